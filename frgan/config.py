@@ -1,0 +1,140 @@
+"""The typed schema of params.yaml.
+
+Every stage reads params.yaml through `load_params`. An unknown key, a wrong type or an
+out-of-range value raises `ParamsError` with one line naming the key path, the value and what
+was expected; `pipelines` turn it into exit code 2 before any work starts.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DATASET_NAMES = ("faces-synth", "actors-synth", "mug", "penn")
+FACE_DATASETS = ("faces-synth", "mug")    # 3DMM normal-map conditions, ACD metrics (Tables 1, 2)
+ACTOR_DATASETS = ("actors-synth", "penn")  # joint heatmaps + pose LSTM, MSE/PSNR (Table 3)
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, unreadable or breaks the schema; the message is one line."""
+
+
+class _Strict(BaseModel):
+    # extra="forbid": a misspelt key is an error, never silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Profiles: every size knob a profile selects.
+
+class Profile(_Strict):
+    faces_size: int = Field(ge=16, le=512)
+    actors_size: int = Field(ge=16, le=512)
+    faces_subjects: int = Field(ge=3)         # >= 3: one subject per split at least
+    faces_frames: int = Field(ge=4)
+    actors_per_action: int = Field(ge=3)      # >= 3: one video per split at least
+    actors_frames: int = Field(ge=4)
+    real_max_videos: Optional[int] = Field(default=None, ge=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset sources.
+
+class FacesSynth(_Strict):
+    pose_jitter_deg: float = Field(default=3.0, ge=0.0, le=30.0)
+    takes_per_expression: int = Field(default=1, ge=1)
+
+
+class ActorsSynth(_Strict):
+    pass
+
+
+class Mug(_Strict):
+    root: Optional[Path] = None
+    split: Literal["authors", "even"] = "authors"
+
+
+class Penn(_Strict):
+    root: Optional[Path] = None
+
+
+class Datasets(_Strict):
+    faces_synth: FacesSynth = Field(default_factory=FacesSynth, alias="faces-synth")
+    actors_synth: ActorsSynth = Field(default_factory=ActorsSynth, alias="actors-synth")
+    mug: Mug = Field(default_factory=Mug)
+    penn: Penn = Field(default_factory=Penn)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage sections.
+
+class Prepare(_Strict):
+    datasets: list[Literal["faces-synth", "actors-synth", "mug", "penn"]] = Field(min_length=1)
+    sheet_per_class: int = Field(default=3, ge=1, le=16)
+
+
+class Params(_Strict):
+    profile: str
+    seed: int = Field(ge=0)
+    profiles: dict[str, Profile]
+    datasets: Datasets = Field(default_factory=Datasets)
+    prepare: Prepare
+
+    @model_validator(mode="after")
+    def _profile_is_defined(self) -> "Params":
+        if self.profile not in self.profiles:
+            raise ValueError(
+                f"profile = {self.profile!r}: expected one of {sorted(self.profiles)} "
+                "(the keys of `profiles`)")
+        return self
+
+    @property
+    def size(self) -> Profile:
+        """The knobs of the active profile."""
+        return self.profiles[self.profile]
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and error messages.
+
+def _describe(error: dict[str, Any]) -> str:
+    """One pydantic error as 'key.path = value: expected ...'."""
+    path = ".".join(str(p) for p in error["loc"])
+    kind, message = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key (not in the schema of frgan/config.py)"
+    if kind == "missing":
+        return f"{path}: missing required key"
+    if kind == "value_error":  # our own validators already say key, value and expectation
+        return message.removeprefix("Value error, ")
+    expected = message.removeprefix("Input should be ")
+    if expected.startswith(("greater", "less")):
+        expected = "a value " + expected
+    return f"{path} = {error.get('input')!r}: expected {expected}"
+
+
+def parse_params(raw: Any, source: str = "params.yaml") -> Params:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = len(exc.errors()) - 1
+        suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+        raise ParamsError(f"{source}: {_describe(first)}{suffix}") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: file not found (expected the suite's params.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ParamsError(f"{path}: not valid YAML{where}") from None
+    return parse_params(raw, str(path))

@@ -1,0 +1,1 @@
+"""Datasets: the clip store, the synthetic generators and the real MUG / Penn Action adapters."""

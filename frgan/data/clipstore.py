@@ -1,0 +1,155 @@
+"""The clip store: one on-disk format for every dataset (faces-synth, actors-synth, mug, penn).
+
+A store is a folder:
+    frames.u8     every frame of every clip, concatenated: raw uint8, shape (N_frames, H, W, 3),
+                  read back with numpy.memmap (nothing is loaded until a clip is sliced)
+    index.csv     one row per clip: clip_id, subject, label, split, start (first frame row), length
+    gt/<key>.npy  per-frame ground truth, rows aligned with frames.u8 (e.g. landmarks, joints)
+    <name>.json   optional extras (e.g. per-subject appearance of the synthetic faces)
+    meta.json     dataset name, frame size, labels, ground-truth shapes, the generator's settings
+                  and `fingerprint`: sha256 over every other file, so a run can name its data.
+Every file is written with deterministic bytes: the same records give the same store.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from frgan.data.errors import DatasetError
+from frgan.data.records import SPLITS, VideoRecord
+from frgan.io import atomic_dir
+
+INDEX_COLUMNS = ["clip_id", "subject", "label", "split", "start", "length"]
+
+
+def _json_dump(obj: Any, path: Path) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _fingerprint(folder: Path) -> str:
+    """sha256 over (relative path, bytes) of every file but meta.json, in sorted order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "meta.json"):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def write_clip_store(records: Iterable[VideoRecord], target: str | Path, meta: dict[str, Any],
+                     extras: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Stream `records` into a new store at `target`, atomically; return its meta.
+
+    Frames go to disk as they arrive (memory does not grow with the dataset); if anything
+    raises, no partial store is left and an earlier store at `target` is kept.
+    """
+    with atomic_dir(target) as tmp:
+        rows, gt_parts, frame_shape, start = [], {}, None, 0
+        with (tmp / "frames.u8").open("wb") as frames_file:
+            for rec in records:
+                if frame_shape is None:
+                    frame_shape = rec.frames.shape[1:]
+                    gt_keys = sorted(rec.gt)
+                    gt_parts = {k: [] for k in gt_keys}
+                if rec.frames.shape[1:] != frame_shape:
+                    raise DatasetError(f"clip {rec.clip_id}: frames {rec.frames.shape[1:]}, "
+                                       f"expected {frame_shape} like the clips before it")
+                if sorted(rec.gt) != gt_keys:
+                    raise DatasetError(f"clip {rec.clip_id}: ground truth {sorted(rec.gt)}, "
+                                       f"expected {gt_keys} like the clips before it")
+                frames_file.write(np.ascontiguousarray(rec.frames).tobytes())
+                for key in gt_keys:
+                    gt_parts[key].append(np.asarray(rec.gt[key]))
+                length = rec.frames.shape[0]
+                rows.append([rec.clip_id, rec.subject, rec.label, rec.split, start, length])
+                start += length
+        if not rows:
+            raise DatasetError(f"{meta.get('dataset', target)}: no videos found to store")
+        index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
+        if index.clip_id.duplicated().any():
+            dup = index.clip_id[index.clip_id.duplicated()].iloc[0]
+            raise DatasetError(f"clip id {dup!r} appears twice; clip ids must be unique")
+        index.to_csv(tmp / "index.csv", index=False, lineterminator="\n")
+        (tmp / "gt").mkdir()
+        for key, parts in gt_parts.items():
+            np.save(tmp / "gt" / f"{key}.npy", np.concatenate(parts))
+        for name, obj in (extras or {}).items():
+            _json_dump(obj, tmp / f"{name}.json")
+        full_meta = dict(meta)
+        full_meta.update(
+            height=int(frame_shape[0]), width=int(frame_shape[1]), n_clips=len(index),
+            n_frames=int(start), labels=sorted(index.label.unique()),
+            clips_per_split={s: int((index.split == s).sum()) for s in SPLITS},
+            gt={k: list(np.concatenate(v).shape[1:]) for k, v in gt_parts.items()},
+            extras=sorted(extras or {}),
+        )
+        full_meta["fingerprint"] = _fingerprint(tmp)
+        _json_dump(full_meta, tmp / "meta.json")
+    return full_meta
+
+
+class ClipStore:
+    """Read access to a store written by `write_clip_store` (frames memory-mapped)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        for name in ("meta.json", "index.csv", "frames.u8"):
+            if not (self.root / name).is_file():
+                raise DatasetError(f"{self.root / name}: missing; expected a clip store written by "
+                                   "`python -m pipelines.prepare` (run `dvc repro prepare`)")
+        self.meta = json.loads((self.root / "meta.json").read_text())
+        self.index = pd.read_csv(self.root / "index.csv", dtype={"clip_id": str, "subject": str})
+        shape = (self.meta["n_frames"], self.meta["height"], self.meta["width"], 3)
+        expected_bytes = int(np.prod(shape))
+        actual_bytes = (self.root / "frames.u8").stat().st_size
+        if actual_bytes != expected_bytes:
+            raise DatasetError(f"{self.root / 'frames.u8'}: {actual_bytes} bytes, expected "
+                               f"{expected_bytes} for frames {shape}; the store is corrupt, rerun prepare")
+        self.frames = np.memmap(self.root / "frames.u8", dtype=np.uint8, mode="r", shape=shape)
+        self._gt: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.meta["fingerprint"]
+
+    def split(self, name: str) -> pd.DataFrame:
+        if name not in SPLITS:
+            raise KeyError(f"split {name!r}, expected one of {SPLITS}")
+        return self.index[self.index.split == name]
+
+    def _row(self, clip: int | str) -> pd.Series:
+        if isinstance(clip, str):
+            match = self.index[self.index.clip_id == clip]
+            if match.empty:
+                raise KeyError(f"{self.root}: no clip {clip!r}")
+            return match.iloc[0]
+        return self.index.iloc[clip]
+
+    def video(self, clip: int | str) -> np.ndarray:
+        """(T, H, W, 3) uint8 view of one clip (by row number or clip id)."""
+        row = self._row(clip)
+        return self.frames[row.start: row.start + row.length]
+
+    def gt(self, key: str, clip: int | str | None = None) -> np.ndarray:
+        """Per-frame ground truth `key`: all rows, or one clip's rows."""
+        if key not in self._gt:
+            path = self.root / "gt" / f"{key}.npy"
+            if not path.is_file():
+                raise KeyError(f"{path}: no ground truth {key!r}; this store has {sorted(self.meta['gt'])}")
+            self._gt[key] = np.load(path, mmap_mode="r")
+        if clip is None:
+            return self._gt[key]
+        row = self._row(clip)
+        return self._gt[key][row.start: row.start + row.length]
+
+    def extra(self, name: str) -> Any:
+        return json.loads((self.root / f"{name}.json").read_text())

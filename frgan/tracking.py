@@ -1,0 +1,118 @@
+"""The one place that talks to MLflow.
+
+Default store: a SQLite file `mlflow.db` in the repository root (gitignored; MLflow 3 refuses
+the old ./mlruns file store). `MLFLOW_TRACKING_URI` overrides it, e.g. a team server.
+Every run is tagged with the git commit, the profile, the dataset fingerprint and the params
+hash, so a user can find which run made which table. An unreachable server fails the stage
+within seconds, before any work starts.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, Iterator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENT = "FRGAN-Repro"
+REACH_TIMEOUT_S = 5.0   # a dead server is reported within this, well inside the 10 s promise
+
+
+class TrackingError(RuntimeError):
+    """The MLflow tracking store cannot be used; the message says which and why."""
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def check_reachable(uri: str, timeout: float = REACH_TIMEOUT_S) -> None:
+    """Fail fast on a tracking server that does not answer (MLflow itself retries for minutes)."""
+    if uri.startswith(("http://", "https://")):
+        import requests
+        try:
+            requests.get(uri.rstrip("/") + "/health", timeout=timeout).raise_for_status()
+        except requests.RequestException as exc:
+            raise TrackingError(
+                f"MLflow tracking server {uri} is unreachable ({type(exc).__name__}); start it "
+                "(`make server`) or unset MLFLOW_TRACKING_URI to use the local SQLite store") from None
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        if not folder.is_dir():
+            raise TrackingError(f"MLflow store {uri}: folder {folder} does not exist")
+
+
+def git_commit() -> str:
+    """HEAD's commit, with '+dirty' when tracked files differ from it; 'unknown' outside git."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
+                              cwd=Path.cwd()).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def params_hash(params: Any) -> str:
+    """sha256 (first 16 hex) of the params as canonical JSON."""
+    data = params.model_dump(mode="json", by_alias=True) if hasattr(params, "model_dump") else params
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _quiet_mlflow() -> None:
+    # Fail instead of retrying for minutes on a dead server; keep stage logs readable.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(REACH_TIMEOUT_S)))
+    import logging
+    for name in ("alembic", "mlflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def start_run(stage: str, params: Any, dataset_fingerprint: str | None = None,
+              tags: dict[str, str] | None = None) -> Iterator[Any]:
+    """An MLflow run named after the stage (e.g. 'prepare@faces-synth'), tagged for provenance."""
+    uri = tracking_uri()
+    check_reachable(uri)
+    _quiet_mlflow()
+    import mlflow
+    mlflow.set_tracking_uri(uri)
+    try:
+        mlflow.set_experiment(EXPERIMENT)
+    except Exception as exc:  # e.g. a corrupt SQLite file or a server refusing the call
+        raise TrackingError(f"MLflow store {uri}: cannot open experiment {EXPERIMENT!r} ({exc})") from None
+    run_tags = {
+        "stage": stage,
+        "git_commit": git_commit(),
+        "profile": getattr(params, "profile", "unknown"),
+        "params_hash": params_hash(params),
+        "dataset_fingerprint": dataset_fingerprint or "none",
+        **(tags or {}),
+    }
+    with mlflow.start_run(run_name=stage, tags=run_tags) as run:
+        yield run
+
+
+def set_tags(tags: dict[str, str]) -> None:
+    import mlflow
+    mlflow.set_tags(tags)
+
+
+def log_params(values: dict[str, Any]) -> None:
+    import mlflow
+    mlflow.log_params(values)
+
+
+def log_metrics(values: dict[str, float], step: int | None = None) -> None:
+    import mlflow
+    mlflow.log_metrics(values, step=step)
+
+
+def log_artifact(path: str | Path) -> None:
+    import mlflow
+    mlflow.log_artifact(str(path))

@@ -1,0 +1,34 @@
+"""What every stage module shares: argument parsing, params loading and error exits.
+
+Exit codes: 2 for a params.yaml that breaks the schema (before any work), 1 for bad input data
+or an unusable tracking store; the message is always one line on stderr naming the file or key.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from frgan.config import ParamsError, load_params, Params
+from frgan.data.errors import DatasetError
+from frgan.tracking import TrackingError
+
+
+def run(main: Callable[[Params, argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:
+    args = parser.parse_args()
+    try:
+        params = load_params(args.params)
+    except ParamsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        main(params, args)
+    except (DatasetError, TrackingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--params", default="params.yaml", help="the params file (default: params.yaml)")
+    return p

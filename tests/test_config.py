@@ -1,0 +1,89 @@
+"""params.yaml schema: the shipped file validates; bad files stop a stage with exit code 2 and
+one line naming the key path, the value and what was expected, before any work."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from frgan.config import ParamsError, load_params, parse_params
+from tests.conftest import REPO, run_module
+
+SHIPPED = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_shipped_params_validate_and_select_profile():
+    params = load_params(REPO / "params.yaml")
+    assert params.profile == "smoke"
+    assert params.size is params.profiles["smoke"]
+    for name in ("smoke", "synth", "paper"):
+        assert name in params.profiles
+    # the paper's crop sizes (section 4.1) at the paper profile
+    assert params.profiles["paper"].faces_size == 96
+    assert params.profiles["paper"].actors_size == 64
+
+
+def _mutated(path: list, value=None, delete=False):
+    raw = copy.deepcopy(SHIPPED)
+    node = raw
+    for key in path[:-1]:
+        node = node[key]
+    if delete:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return raw
+
+
+BAD_CASES = [
+    # (mutation, the message the stage must print)
+    (_mutated(["profile"], "huge"),
+     "params.yaml: profile = 'huge': expected one of ['paper', 'smoke', 'synth']"),
+    (_mutated(["profiles", "smoke", "faces_size"], -3),
+     "params.yaml: profiles.smoke.faces_size = -3: expected a value greater than or equal to 16"),
+    (_mutated(["profiles", "smoke", "actors_frames"], "many"),
+     "params.yaml: profiles.smoke.actors_frames = 'many': expected a valid integer"),
+    (_mutated(["prepare", "colour"], "red"),
+     "params.yaml: prepare.colour: unknown key"),
+    (_mutated(["prepare", "datasets"], ["imagenet"]),
+     "params.yaml: prepare.datasets.0 = 'imagenet': expected 'faces-synth', 'actors-synth', 'mug' or 'penn'"),
+    (_mutated(["datasets", "mug", "split"], "random"),
+     "params.yaml: datasets.mug.split = 'random': expected 'authors' or 'even'"),
+    (_mutated(["seed"], delete=True),
+     "params.yaml: seed: missing required key"),
+    (_mutated(["seed"], 1.5),
+     "params.yaml: seed = 1.5: expected a valid integer"),
+]
+
+
+@pytest.mark.parametrize("raw, message", BAD_CASES, ids=[m.split(":")[1].strip() for _, m in BAD_CASES])
+def test_bad_params_stop_the_stage_with_exit_2(tmp_path, raw, message):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    result = run_module("pipelines.prepare", "--dataset", "faces-synth", cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr          # one line, no traceback
+    assert lines[0].startswith("error: " + message), lines[0]
+    # stopped before any work: nothing written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_not_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text("profile: [smoke\n")
+    with pytest.raises(ParamsError, match=r"params.yaml: not valid YAML at line \d+"):
+        load_params(bad)
+    with pytest.raises(ParamsError, match="file not found"):
+        load_params(tmp_path / "absent.yaml")
+    with pytest.raises(ParamsError, match="expected a mapping"):
+        parse_params(["profile"])
+
+
+def test_several_errors_are_counted_in_one_line():
+    raw = _mutated(["seed"], -1)
+    raw["prepare"]["colour"] = "red"
+    with pytest.raises(ParamsError) as info:
+        parse_params(raw)
+    assert "\n" not in str(info.value)
+    assert str(info.value).endswith("(and 1 more error)")

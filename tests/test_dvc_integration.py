@@ -1,0 +1,87 @@
+"""A tiny `dvc repro` in a temporary copy of the repository: the declared outs appear, and a
+second `dvc repro` with nothing changed reruns nothing."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+# Smaller than the smoke profile: this test checks the graph, not the data.
+TINY = {"faces_size": 24, "actors_size": 24, "faces_subjects": 3, "faces_frames": 6,
+        "actors_per_action": 3, "actors_frames": 6, "real_max_videos": 3}
+
+
+def _project_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return [f for f in out.split("\0") if f and (REPO / f).is_file()]
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("repo")
+    for rel in _project_files():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, root / rel)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["profiles"]["smoke"].update(TINY)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "copy")
+    return root
+
+
+def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "DVC_NO_ANALYTICS": "1"}
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_repro_builds_the_declared_outs_then_reruns_nothing(project):
+    first = _dvc(project, "repro")
+    for dataset in ("faces-synth", "actors-synth"):
+        assert f"Running stage 'prepare@{dataset}'" in first.stdout
+        store = project / "data" / "prepared" / dataset
+        assert (store / "frames.u8").stat().st_size > 0
+        meta = json.loads((store / "meta.json").read_text())
+        counts = json.loads((project / "reports" / "metrics" / f"prepare-{dataset}.json").read_text())
+        assert counts["fingerprint"] == meta["fingerprint"] and counts["clips"] == meta["n_clips"]
+        assert all(counts[f"clips_{s}"] > 0 for s in ("gm", "gr", "test"))
+        assert (project / "reports" / "figures" / f"prepare-{dataset}.png").stat().st_size > 0
+    assert (project / "dvc.lock").is_file()
+
+    second = _dvc(project, "repro")
+    assert "Running stage" not in second.stdout, second.stdout
+    status = _dvc(project, "status")
+    assert "up to date" in status.stdout.lower(), status.stdout
+
+
+def test_mlflow_run_names_the_dataset_fingerprint(project):
+    import mlflow
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("FRGAN-Repro")
+    runs = client.search_runs([exp.experiment_id])
+    by_stage = {r.data.tags["stage"]: r for r in runs}
+    meta = json.loads((project / "data/prepared/faces-synth/meta.json").read_text())
+    assert by_stage["prepare@faces-synth"].data.tags["dataset_fingerprint"] == meta["fingerprint"]
+    assert by_stage["prepare@faces-synth"].data.tags["profile"] == "smoke"
