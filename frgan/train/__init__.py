@@ -1,0 +1,1 @@
+"""Training: the shared loop (checkpoint, resume, NaN guard, progress, logging) and the stages."""

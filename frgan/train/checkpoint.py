@@ -1,0 +1,74 @@
+"""Checkpoints: written atomically, verified, and resumed from; a torn file is never loaded.
+
+A checkpoint holds every model's and optimiser's state and the step it was taken after. The
+training loop draws all randomness from (seed, step) (see `frgan.train.seeding`), so the state
+dicts and the step are all a resumed run needs to continue bit-for-bit on the CPU.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from frgan.io import atomic_file
+
+log = logging.getLogger(__name__)
+NAME = re.compile(r"^step-(\d{8})\.pt$")
+FORMAT = 1   # bump when the layout of the saved dict changes
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint folder holds nothing loadable that matches the models being trained."""
+
+
+class Checkpoints:
+    """The checkpoints of one training run, in `folder`, the newest `keep` kept."""
+
+    def __init__(self, folder: str | Path, keep: int = 2):
+        self.folder = Path(folder)
+        self.keep = keep
+
+    def _all(self) -> list[tuple[int, Path]]:
+        if not self.folder.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.folder.iterdir() if (m := NAME.match(p.name))]
+        return sorted(found)
+
+    def save(self, step: int, modules: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
+        """Save the state of every model/optimiser in `modules` after `step` steps."""
+        target = self.folder / f"step-{step:08d}.pt"
+        payload = {"format": FORMAT, "step": step, "extra": extra or {},
+                   "state": {name: m.state_dict() for name, m in modules.items()}}
+        with atomic_file(target) as tmp:
+            torch.save(payload, tmp)
+        for _, old in self._all()[:-self.keep]:
+            old.unlink(missing_ok=True)
+        return target
+
+    def load_latest(self, modules: dict[str, Any]) -> int:
+        """Restore the newest readable checkpoint into `modules`; return its step (0 if none).
+
+        A file that cannot be read (e.g. cut short by a kill during a copy) is skipped with a
+        warning and the one before it is used.
+        """
+        for step, path in reversed(self._all()):
+            try:
+                payload = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:  # torn or foreign file: never load it
+                log.warning("skipping unreadable checkpoint %s (%s)", path, type(exc).__name__)
+                continue
+            missing = sorted(set(modules) - set(payload.get("state", {})))
+            if payload.get("format") != FORMAT or missing:
+                raise CheckpointError(f"{path}: expected a checkpoint of {sorted(modules)} (format "
+                                      f"{FORMAT}); it lacks {missing or 'the format tag'}")
+            for name, module in modules.items():
+                module.load_state_dict(payload["state"][name])
+            return int(payload["step"])
+        return 0
+
+    def latest_path(self) -> Path | None:
+        found = self._all()
+        return found[-1][1] if found else None
