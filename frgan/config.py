@@ -54,6 +54,8 @@ class ActorsSynth(_Strict):
 class Mug(_Strict):
     root: Optional[Path] = None
     split: Literal["authors", "even"] = "authors"
+    crop_shift: Literal["authors", "roi-height"] = "authors"
+    detect_max_side: Optional[int] = Field(default=None, ge=64)
 
 
 class Penn(_Strict):

@@ -57,9 +57,13 @@ def _mug(p: Params) -> Source:
     cfg = p.datasets.mug
     _require_root("mug", cfg.root)
     mug.check_layout(cfg.root)
+    from frgan.conditions.landmarks import DlibLandmarker
     settings = dict(root=str(cfg.root), image_size=p.size.faces_size, split=cfg.split,
-                    max_takes=p.size.real_max_videos)
-    return Source(mug.iter_videos(**settings), p.size.real_max_videos, settings)
+                    max_takes=p.size.real_max_videos, crop_shift=cfg.crop_shift)
+    plan = mug.list_takes(cfg.root, cfg.split, p.size.real_max_videos)
+    landmarker = DlibLandmarker(detect_max_side=cfg.detect_max_side)
+    return Source(mug.iter_videos(**settings, landmarker=landmarker), len(plan.takes),
+                  {**settings, "detect_max_side": cfg.detect_max_side})
 
 
 def _penn(p: Params) -> Source:
