@@ -1,0 +1,133 @@
+"""Average Content Distance (ACD, MoCoGAN; Table 1 and Table 4 of the paper).
+
+Every frame is mapped to a face-recognition embedding e (``metrics.embedders``); the
+embedders return unit-length vectors (see ``metrics/__init__.py`` for why). Then, per video
+with frames t = 1..T and input (conditioning) frame embedding e_in:
+
+    ACD-I = 1/T * sum_t ||e_t - e_in||_2                               (identity kept?)
+    ACD-C = 2/(T(T-1)) * sum_{t<s} ||e_t - e_s||_2                      (content consistent?)
+
+The functions here are pure formulas on arrays, vectorised over a batch of videos; they do
+not normalise. ``emb_generated`` holds exactly the frames to score: whether a copy of the
+input frame at t = 0 belongs to them is the evaluation's choice (it adds a 0 to ACD-I's mean). ``ACDAccumulator`` keeps per-video scores and running sums over batches.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# ACD-C forms the (videos, pairs, D) differences in chunks of at most this many elements.
+_PAIR_ELEMENTS_PER_CHUNK = 4_000_000
+
+
+def l2_normalise(embeddings, eps: float = 1e-12) -> np.ndarray:
+    """e / max(||e||_2, eps) along the last axis, in float64."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    norms = np.linalg.norm(embeddings, axis=-1, keepdims=True)
+    return embeddings / np.maximum(norms, eps)
+
+
+def identity_distances(emb_generated, emb_input) -> np.ndarray:
+    """Per-frame ||e_t - e_in||_2: (N, T, D) and (N, D) -> (N, T). ACD-I is its mean over t."""
+    emb_generated = np.asarray(emb_generated, dtype=np.float64)
+    emb_input = np.asarray(emb_input, dtype=np.float64)
+    if emb_generated.ndim != 3 or emb_input.shape != (emb_generated.shape[0], emb_generated.shape[2]):
+        raise ValueError(
+            f"expected (N, T, D) and (N, D) embeddings, got {emb_generated.shape} and {emb_input.shape}")
+    return np.linalg.norm(emb_generated - emb_input[:, None, :], axis=-1)
+
+
+def acd_i(emb_generated, emb_input) -> np.ndarray:
+    """ACD-I per video: (N, T, D), (N, D) -> (N,).
+
+    ACD-I = 1/T * sum_{t=1..T} ||e_t - e_in||_2, with e_t the embedding of generated frame t
+    and e_in that of the input frame the video was generated from.
+    """
+    return identity_distances(emb_generated, emb_input).mean(axis=1)
+
+
+def acd_c(emb) -> np.ndarray:
+    """ACD-C per video: (N, T, D) -> (N,), T >= 2.
+
+    ACD-C = 2/(T(T-1)) * sum_{1<=t<s<=T} ||e_t - e_s||_2, the mean distance over the
+    T(T-1)/2 unordered pairs of distinct frames of one video. Differences are formed
+    directly (not via the Gram matrix), so identical frames give exactly 0.
+    """
+    emb = np.asarray(emb, dtype=np.float64)
+    if emb.ndim != 3:
+        raise ValueError(f"expected (N, T, D) embeddings, got {emb.shape}")
+    n_videos, n_frames, dim = emb.shape
+    if n_frames < 2:
+        raise ValueError("ACD-C needs at least 2 frames per video")
+    first, second = np.triu_indices(n_frames, k=1)
+    videos_per_chunk = max(1, _PAIR_ELEMENTS_PER_CHUNK // (first.size * dim))
+    result = np.empty(n_videos)
+    for start in range(0, n_videos, videos_per_chunk):
+        chunk = emb[start:start + videos_per_chunk]
+        pair_distances = np.linalg.norm(chunk[:, first] - chunk[:, second], axis=-1)
+        result[start:start + videos_per_chunk] = pair_distances.mean(axis=1)
+    return result
+
+
+@dataclass
+class ACDAccumulator:
+    """Streaming ACD-I / ACD-C over batches of embedded videos.
+
+    ``update(emb_generated (B, T, D), emb_input (B, D))`` keeps one row per video (id, class,
+    ACD-I, ACD-C) and running sums of the per-frame identity distance per time step, never the
+    embeddings themselves. ``result()`` is the mean over videos of the per-video scores.
+    """
+
+    _rows: list[dict] = field(default_factory=list)
+    _step_sums: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    _step_counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def update(self, emb_generated, emb_input, video_ids: Sequence | None = None,
+               classes: Sequence | None = None) -> None:
+        distances = identity_distances(emb_generated, emb_input)
+        per_video_acd_i = distances.mean(axis=1)
+        per_video_acd_c = acd_c(emb_generated)
+        first_index = len(self._rows)
+        for i in range(distances.shape[0]):
+            self._rows.append({
+                "video": video_ids[i] if video_ids is not None else first_index + i,
+                "class": classes[i] if classes is not None else None,
+                "acd_i": float(per_video_acd_i[i]),
+                "acd_c": float(per_video_acd_c[i]),
+            })
+        self._add_step_sums(distances)
+
+    def _add_step_sums(self, distances: np.ndarray) -> None:
+        n_steps = distances.shape[1]
+        if n_steps > self._step_sums.size:  # videos may be longer than any seen so far
+            grow = n_steps - self._step_sums.size
+            self._step_sums = np.pad(self._step_sums, (0, grow))
+            self._step_counts = np.pad(self._step_counts, (0, grow))
+        self._step_sums[:n_steps] += distances.sum(axis=0)
+        self._step_counts[:n_steps] += distances.shape[0]
+
+    @property
+    def n_videos(self) -> int:
+        return len(self._rows)
+
+    def result(self) -> dict[str, float]:
+        """Mean over videos of ACD-I and ACD-C."""
+        if not self._rows:
+            raise ValueError("no videos accumulated")
+        return {
+            "acd_i": float(np.mean([row["acd_i"] for row in self._rows])),
+            "acd_c": float(np.mean([row["acd_c"] for row in self._rows])),
+            "n_videos": self.n_videos,
+        }
+
+    def per_step(self) -> np.ndarray:
+        """Mean ||e_t - e_in||_2 at every time step t over the videos that reach t."""
+        return self._step_sums / self._step_counts
+
+    def per_video(self):
+        """One row per video (pandas DataFrame)."""
+        import pandas as pd  # only needed for the table
+
+        return pd.DataFrame(self._rows)

@@ -1,0 +1,76 @@
+"""ACD-I / ACD-C against plain per-frame loops."""
+import itertools
+
+import numpy as np
+import pytest
+
+from metrics.acd import ACDAccumulator, acd_c, acd_i, identity_distances, l2_normalise
+
+
+def loop_acd_i(emb_generated, emb_input):
+    return np.array([
+        np.mean([np.linalg.norm(frame - emb_input[v]) for frame in emb_generated[v]])
+        for v in range(len(emb_generated))
+    ])
+
+
+def loop_acd_c(emb):
+    return np.array([
+        np.mean([np.linalg.norm(video[t] - video[s]) for t, s in itertools.combinations(range(len(video)), 2)])
+        for video in emb
+    ])
+
+
+@pytest.fixture
+def embeddings():
+    rng = np.random.default_rng(7)
+    return l2_normalise(rng.normal(size=(6, 9, 128))), l2_normalise(rng.normal(size=(6, 128)))
+
+
+def test_acd_i_equals_loop(embeddings):
+    generated, inputs = embeddings
+    np.testing.assert_allclose(acd_i(generated, inputs), loop_acd_i(generated, inputs), atol=1e-12)
+
+
+def test_acd_c_equals_loop(embeddings):
+    generated, _ = embeddings
+    np.testing.assert_allclose(acd_c(generated), loop_acd_c(generated), atol=1e-12)
+
+
+def test_acd_c_chunking_does_not_change_the_result(embeddings, monkeypatch):
+    import metrics.acd as acd_module
+
+    generated, _ = embeddings
+    monkeypatch.setattr(acd_module, "_PAIR_ELEMENTS_PER_CHUNK", 1)  # one video per chunk
+    np.testing.assert_allclose(acd_c(generated), loop_acd_c(generated), atol=1e-12)
+
+
+def test_static_video_has_zero_distances():
+    frame = l2_normalise(np.random.default_rng(0).normal(size=(1, 1, 64)))
+    video = np.repeat(frame, 5, axis=1)
+    assert acd_c(video)[0] == 0.0
+    assert acd_i(video, frame[:, 0])[0] == 0.0
+
+
+def test_unit_vectors_and_shape_errors(embeddings):
+    generated, inputs = embeddings
+    np.testing.assert_allclose(np.linalg.norm(generated, axis=-1), 1.0)
+    assert identity_distances(generated, inputs).shape == (6, 9)
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        acd_c(generated[:, :1])
+    with pytest.raises(ValueError):
+        acd_i(generated, inputs[:3])
+
+
+def test_accumulator_streams_batches(embeddings):
+    generated, inputs = embeddings
+    accumulator = ACDAccumulator()
+    accumulator.update(generated[:4], inputs[:4], classes=["a"] * 4)
+    accumulator.update(generated[4:], inputs[4:], classes=["b"] * 2)
+    result = accumulator.result()
+    assert result["n_videos"] == 6
+    assert result["acd_i"] == pytest.approx(loop_acd_i(generated, inputs).mean())
+    assert result["acd_c"] == pytest.approx(loop_acd_c(generated).mean())
+    np.testing.assert_allclose(accumulator.per_step(), identity_distances(generated, inputs).mean(axis=0))
+    table = accumulator.per_video()
+    assert list(table["video"]) == list(range(6)) and list(table["class"]) == ["a"] * 4 + ["b"] * 2

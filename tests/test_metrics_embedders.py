@@ -1,0 +1,130 @@
+"""Face embedders: registry, dlib identity separation (detected and fallback paths), facenet."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from metrics.acd import acd_c
+from metrics.embedders import (
+    Embedder,
+    MissingWeightsError,
+    create_embedder,
+    is_valid_embedder,
+    list_embedders,
+    register_embedder,
+)
+from metrics.embedders.synthetic import EXAMPLE_IDENTITIES, identity_separation, render_face
+
+
+def test_importing_metrics_loads_no_heavy_or_project_package():
+    code = (
+        "import sys, metrics; "
+        "loaded = [m for m in ('torch', 'dlib', 'facenet_pytorch', 'frgan', 'baselines', 'pipelines') "
+        "if m in sys.modules]; "
+        "print(','.join(loaded))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+
+
+def test_registry():
+    assert {"dlib", "facenet"} <= set(list_embedders())
+    assert is_valid_embedder("dlib") and not is_valid_embedder("openface")
+    with pytest.raises(ValueError, match="unknown embedder"):
+        create_embedder("openface")
+    with pytest.raises(TypeError):
+        register_embedder("not-an-embedder")(object)
+
+
+def test_a_registered_embedder_gets_shapes_and_unit_length_from_the_base_class(monkeypatch):
+    import metrics.embedders as embedders
+
+    monkeypatch.setattr(embedders, "_EMBEDDERS", dict(embedders._EMBEDDERS))  # restored afterwards
+
+    @register_embedder("test-mean-colour")
+    class MeanColour(Embedder):
+        dim = 3
+
+        def _embed_batch(self, frames):
+            return frames.reshape(len(frames), -1, 3).mean(axis=1) + 1.0, np.zeros(len(frames), bool)
+
+    frames = np.random.default_rng(0).integers(0, 256, (2, 3, 8, 8, 3), dtype=np.uint8)
+    embedded = create_embedder("test-mean-colour").embed(frames)
+    assert embedded.vectors.shape == (2, 3, 3) and embedded.fell_back.shape == (2, 3)
+    np.testing.assert_allclose(np.linalg.norm(embedded.vectors, axis=-1), 1.0)
+
+
+# ---------------------------------------------------------------- dlib
+
+@pytest.fixture(scope="module")
+def dlib_embedder():
+    pytest.importorskip("dlib")
+    return create_embedder("dlib")
+
+
+def test_dlib_same_identity_is_closer_than_different_identities(dlib_embedder):
+    result = identity_separation(dlib_embedder, EXAMPLE_IDENTITIES, size=64)
+    assert result["n_fell_back"] == 0  # these renders are detected by dlib's HOG detector
+    assert result["same"].max() < result["different"].min()
+    assert result["same"].mean() < 0.5 * result["different"].mean()
+
+
+def test_dlib_whole_frame_fallback_separates_identities_and_is_counted(dlib_embedder):
+    fallback_only = create_embedder("dlib", detect=False)
+    result = identity_separation(fallback_only, EXAMPLE_IDENTITIES, size=64)
+    assert result["n_fell_back"] == result["n_frames"] == fallback_only.frames_fell_back
+    assert result["same"].max() < result["different"].min()
+
+
+def test_dlib_frame_without_face_falls_back_instead_of_failing(dlib_embedder):
+    blank = np.full((1, 2, 64, 64, 3), 120, dtype=np.uint8)
+    before = dlib_embedder.frames_fell_back
+    embedded = dlib_embedder.embed(blank)
+    assert embedded.fell_back.all() and dlib_embedder.frames_fell_back == before + 2
+    assert embedded.vectors.shape == (1, 2, 128)
+    np.testing.assert_allclose(np.linalg.norm(embedded.vectors, axis=-1), 1.0)
+
+
+def test_dlib_accepts_float_frames_in_unit_range(dlib_embedder):
+    frame = render_face(EXAMPLE_IDENTITIES[0], 64)
+    from_uint8 = dlib_embedder.embed(frame[None]).vectors
+    from_float = dlib_embedder.embed(frame[None] / 255.0).vectors
+    np.testing.assert_allclose(from_float, from_uint8, atol=1e-6)
+
+
+def test_dlib_on_faces_synth_videos(dlib_embedder):
+    """Frames of one subject's videos sit closer together than frames of two subjects."""
+    faces_synth = pytest.importorskip("frgan.data.faces_synth")
+    videos = list(faces_synth.iter_videos(64, 2, 3, 0, expressions=("happiness", "surprise")))
+    embedded = dlib_embedder.embed(np.stack([video.frames for video in videos]))
+    subjects = np.array([video.subject for video in videos])
+    by_subject = [embedded.vectors[subjects == name].reshape(-1, 128) for name in np.unique(subjects)]
+    within = acd_c(np.stack(by_subject)).mean()
+    between = np.linalg.norm(by_subject[0][:, None] - by_subject[1][None], axis=-1).mean()
+    assert within < 0.75 * between
+
+
+# ---------------------------------------------------------------- facenet
+
+def test_facenet_missing_weights_error_names_the_file(tmp_path, monkeypatch):
+    missing = tmp_path / "nowhere" / "weights.pt"
+    with pytest.raises(MissingWeightsError) as error:
+        create_embedder("facenet", weights_path=missing)
+    message = str(error.value)
+    assert str(missing) in message and "download" in message and "\n" not in message
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(MissingWeightsError, match=r"torch/checkpoints/20180402-114759-vggface2\.pt"):
+        create_embedder("facenet")
+
+
+def test_facenet_random_init_runs_end_to_end():
+    pytest.importorskip("facenet_pytorch")
+    with pytest.warns(UserWarning, match="random weights"):
+        embedder = create_embedder("facenet", allow_random_init=True)
+    frames = np.stack([render_face(EXAMPLE_IDENTITIES[0], 64), np.full((64, 64, 3), 120, np.uint8)])
+    embedded = embedder.embed(frames[None])
+    assert embedded.vectors.shape == (1, 2, 512)
+    assert list(embedded.fell_back[0]) == [False, True]  # MTCNN finds the face, not the blank
+    np.testing.assert_allclose(np.linalg.norm(embedded.vectors, axis=-1), 1.0, atol=1e-9)
