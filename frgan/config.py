@@ -37,6 +37,24 @@ class Profile(_Strict):
     actors_per_action: int = Field(ge=3)      # >= 3: one video per split at least
     actors_frames: int = Field(ge=4)
     real_max_videos: Optional[int] = Field(default=None, ge=1)
+    pose_observe: int = Field(ge=1)           # poses the LSTM observes (paper 4.1: 10)
+    pose_predict: int = Field(ge=1)           # poses predicted = frames generated (paper: 32)
+    pose_lstm_hidden: int = Field(ge=4)       # LSTM units (Villegas et al. 2017: 1024)
+    pose_lstm_steps: int = Field(ge=1)        # LSTM training steps (Villegas et al.: 37,500)
+    width: int = Field(ge=4)                  # base channels of every network (authors: 64)
+    batch: int = Field(ge=1)                  # paper 4.1: 32
+    gm_steps: int = Field(ge=1)               # G_M training steps (stage 1)
+    gr_steps: int = Field(ge=1)               # G_R training steps (stage 2)
+    gr_clip_faces: int = Field(ge=4)          # G_R clip length on faces (paper 4.1: 32)
+    gr_clip_actors: int = Field(ge=4)         # G_R clip length on actors (paper 4.1: 16)
+
+    @model_validator(mode="after")
+    def _actor_videos_cover_the_protocol(self) -> "Profile":
+        if self.pose_observe + self.pose_predict > self.actors_frames:
+            raise ValueError(
+                f"pose_observe + pose_predict = {self.pose_observe + self.pose_predict}: expected at "
+                f"most actors_frames = {self.actors_frames} (a test video must hold both)")
+        return self
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,12 +95,45 @@ class Prepare(_Strict):
     sheet_per_class: int = Field(default=3, ge=1, le=16)
 
 
+class Conditions(_Strict):
+    heatmap_sigma: float = Field(default=0.03, gt=0.0, le=0.5)   # joint Gaussian sigma, fraction of the crop side
+    pose_lstm_batch: int = Field(default=256, ge=1)              # Villegas et al. 2017: 256
+
+
+class Weights(_Strict):
+    rec: float = Field(default=3.0, ge=0.0)    # L_rec, eq. 5
+    mask: float = Field(default=0.05, ge=0.0)  # L_r, eq. 6
+    adv: float = Field(default=1.0, ge=0.0)    # L_gen, eqs. 7, 12
+    feat: float = Field(default=0.0, ge=0.0)   # L_feat, eq. 15 (needs user-given extractors)
+
+
+class Train(_Strict):
+    methods: list[str] = Field(min_length=1)
+    lr: float = Field(default=1e-4, gt=0.0)
+    betas: tuple[float, float] = (0.0, 0.9)
+    loss_weights: Weights = Field(default_factory=Weights)
+    gp_weight: float = Field(default=10.0, ge=0.0)
+    checkpoint_every: int = Field(default=100, ge=1)
+    log_every: int = Field(default=10, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @model_validator(mode="after")
+    def _methods_are_registered(self) -> "Train":
+        from frgan.methods import METHODS
+        for i, name in enumerate(self.methods):
+            if name not in METHODS:
+                raise ValueError(f"train.methods.{i} = {name!r}: expected one of {sorted(METHODS)}")
+        return self
+
+
 class Params(_Strict):
     profile: str
     seed: int = Field(ge=0)
     profiles: dict[str, Profile]
     datasets: Datasets = Field(default_factory=Datasets)
     prepare: Prepare
+    conditions: Conditions
+    train: Train
 
     @model_validator(mode="after")
     def _profile_is_defined(self) -> "Params":

@@ -6,8 +6,12 @@ or an unusable tracking store; the message is always one line on stderr naming t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable
+
+# Progress bars redraw at most once a second: readable in `dvc repro` logs and CI output.
+os.environ.setdefault("TQDM_MININTERVAL", "1")
 
 from frgan.config import ParamsError, load_params, Params
 from frgan.data.errors import DatasetError

@@ -68,6 +68,14 @@ def test_torn_checkpoint_is_skipped(tmp_path):
     assert Checkpoints(folder).load_latest({"model": model, "opt": opt}) == 5
 
 
+def test_checkpoint_of_another_configuration_is_discarded(tmp_path):
+    _train(tmp_path / "f", 10)
+    model, opt, _ = _toy()
+    other = Checkpoints(tmp_path / "f", fingerprint="lr=0.5")
+    assert other.load_latest({"model": model, "opt": opt}) == 0
+    assert other.latest_path() is None
+
+
 def test_checkpoint_of_other_models_is_refused(tmp_path):
     _train(tmp_path / "d", 5)
     model, _, _ = _toy()

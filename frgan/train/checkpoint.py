@@ -25,11 +25,16 @@ class CheckpointError(RuntimeError):
 
 
 class Checkpoints:
-    """The checkpoints of one training run, in `folder`, the newest `keep` kept."""
+    """The checkpoints of one training run, in `folder`, the newest `keep` kept.
 
-    def __init__(self, folder: str | Path, keep: int = 2):
+    `fingerprint` names the configuration (params hash, data fingerprint): checkpoints of an
+    earlier configuration left in the folder are discarded, never resumed from.
+    """
+
+    def __init__(self, folder: str | Path, keep: int = 2, fingerprint: str = ""):
         self.folder = Path(folder)
         self.keep = keep
+        self.fingerprint = fingerprint
 
     def _all(self) -> list[tuple[int, Path]]:
         if not self.folder.is_dir():
@@ -40,7 +45,7 @@ class Checkpoints:
     def save(self, step: int, modules: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
         """Save the state of every model/optimiser in `modules` after `step` steps."""
         target = self.folder / f"step-{step:08d}.pt"
-        payload = {"format": FORMAT, "step": step, "extra": extra or {},
+        payload = {"format": FORMAT, "step": step, "extra": extra or {}, "fingerprint": self.fingerprint,
                    "state": {name: m.state_dict() for name, m in modules.items()}}
         with atomic_file(target) as tmp:
             torch.save(payload, tmp)
@@ -59,6 +64,10 @@ class Checkpoints:
                 payload = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as exc:  # torn or foreign file: never load it
                 log.warning("skipping unreadable checkpoint %s (%s)", path, type(exc).__name__)
+                continue
+            if payload.get("fingerprint", "") != self.fingerprint:
+                log.warning("discarding %s: made by another configuration", path)
+                path.unlink(missing_ok=True)
                 continue
             missing = sorted(set(modules) - set(payload.get("state", {})))
             if payload.get("format") != FORMAT or missing:

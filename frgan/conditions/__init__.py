@@ -1,0 +1,1 @@
+"""Motion-condition generators G_C (paper section 3.1): pose heatmaps and the pose LSTM."""

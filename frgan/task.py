@@ -1,0 +1,156 @@
+"""What a dataset gives every method: training frames with their motion conditions, and the
+test set of the paper's protocol. Methods see only this, never the dataset's own layout.
+
+Conditions M (paper 3.1), as float tensors (B, C, H, W):
+- faces: normal maps of the fitted 3D faces, RGB-encoded in [0, 1], background 0 (C = 3);
+- actors: one Gaussian heatmap per joint in [0, 1], invisible joints zero (C = 13).
+Frames are float tensors in [-1, 1] (B, 3, H, W) as the networks use them (tanh outputs).
+
+The test set (written by the conditions stage) has one item per generated video:
+- input: the frame the method observes (faces: the target subject's first frame; actors: the
+  last observed frame) and its condition;
+- cond: the conditions of the frames to generate (faces: the reference expression retargeted to
+  the target identity; actors: heatmaps of the LSTM's predicted poses), cond_gt for actors (the
+  ground-truth poses, Table 3's "MSE (GT)");
+- truth: the real frames to compare with, where they exist (actors: the real future frames;
+  faces-synth: the true retargeted video the generator can render; real MUG: none).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import torch
+
+from frgan.config import ACTOR_DATASETS, Params
+from frgan.data.clipstore import ClipStore
+from frgan.data.errors import DatasetError
+from frgan.data.skeleton import N_JOINTS
+
+
+def to_model_frames(frames_u8: np.ndarray) -> torch.Tensor:
+    """(..., H, W, 3) uint8 -> (..., 3, H, W) float in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames_u8)).float().div_(127.5).sub_(1.0)
+    return x.movedim(-1, -3)
+
+
+def to_uint8_frames(frames: torch.Tensor) -> np.ndarray:
+    """(..., 3, H, W) float in [-1, 1] -> (..., H, W, 3) uint8 (rounded, clipped)."""
+    x = frames.detach().float().movedim(-3, -1).add(1.0).mul(127.5).round().clamp(0, 255)
+    return x.to(torch.uint8).cpu().numpy()
+
+
+@dataclass
+class TestItems:
+    index: pd.DataFrame                 # item, clip_id, subject, label (+ dataset-specific columns)
+    input: torch.Tensor                 # (N, 3, H, W) in [-1, 1]
+    input_cond: torch.Tensor            # (N, C, H, W)
+    cond: torch.Tensor                  # (N, T, C, H, W)
+    cond_gt: Optional[torch.Tensor]     # (N, T, C, H, W) or None
+    truth: Optional[np.ndarray]         # (N, T, H, W, 3) uint8 or None
+
+    @property
+    def n_frames(self) -> int:
+        return self.cond.shape[1]
+
+
+class Task:
+    """One dataset's clip store + conditions, seen the same way by every method."""
+
+    def __init__(self, dataset: str, params: Params, store: ClipStore, conditions: Path):
+        self.dataset = dataset
+        self.store = store
+        self.conditions = Path(conditions)
+        self.kind = "actors" if dataset in ACTOR_DATASETS else "faces"
+        self.size = int(store.meta["height"])
+        self.channels = N_JOINTS if self.kind == "actors" else 3
+        self.sigma_px = params.conditions.heatmap_sigma * self.size
+        if self.kind == "faces":
+            self._maps = self._open_maps("maps.u8", (store.meta["n_frames"], self.size, self.size, 3))
+
+    # -- conditions -----------------------------------------------------------------------------
+
+    def _open_maps(self, name: str, shape: tuple[int, ...]) -> np.memmap:
+        path = self.conditions / name
+        if not path.is_file() or path.stat().st_size != int(np.prod(shape)):
+            raise DatasetError(f"{path}: missing or not {shape} uint8; rerun `dvc repro conditions@{self.dataset}`")
+        return np.memmap(path, dtype=np.uint8, mode="r", shape=shape)
+
+    def heatmaps(self, joints: np.ndarray, visibility: np.ndarray) -> torch.Tensor:
+        from frgan.conditions.heatmaps import joint_heatmaps
+        return joint_heatmaps(joints, visibility, self.size, self.sigma_px)
+
+    def cond_of_rows(self, rows: np.ndarray) -> torch.Tensor:
+        """Training conditions of clip-store frame rows -> (n, C, H, W)."""
+        if self.kind == "actors":
+            return self.heatmaps(np.asarray(self.store.gt("joints")[rows]),
+                                 np.asarray(self.store.gt("visibility")[rows]))
+        return torch.from_numpy(np.ascontiguousarray(self._maps[rows])).float().div_(255.0).movedim(-1, -3)
+
+    def frames_of_rows(self, rows: np.ndarray) -> torch.Tensor:
+        return to_model_frames(self.store.frames[rows])
+
+    # -- training samples -----------------------------------------------------------------------
+
+    def clips(self, split: str, min_length: int = 2) -> pd.DataFrame:
+        clips = self.store.split(split)
+        clips = clips[clips.length >= min_length]
+        if clips.empty:
+            raise DatasetError(f"{self.store.root}: split {split!r} has no clip of {min_length}+ frames")
+        return clips
+
+    def sample_pairs(self, split: str, batch: int, rng: np.random.Generator):
+        """G_M training pairs with random jumps in time (paper 3.2): for each sample a clip, a
+        random t and a random k >= 1. Returns I_t, M_t, I_{t+k}, M_{t+k}."""
+        clips = self.clips(split)
+        picked = clips.iloc[rng.integers(0, len(clips), batch)]
+        t = rng.integers(0, picked.length.values - 1)                  # t in [0, L-2]
+        k = 1 + rng.integers(0, picked.length.values - 1 - t)          # t+k in [t+1, L-1]
+        src = picked.start.values + t
+        dst = src + k
+        return (self.frames_of_rows(src), self.cond_of_rows(src),
+                self.frames_of_rows(dst), self.cond_of_rows(dst))
+
+    def sample_windows(self, split: str, batch: int, length: int, rng: np.random.Generator):
+        """G_R training windows: a first frame I_s with M_s, then the `length` frames after it
+        with their conditions. Returns I_s (B,3,H,W), M_s (B,C,H,W), real clip (B,3,K,H,W),
+        condition clip (B,C,K,H,W)."""
+        clips = self.clips(split, min_length=length + 1)
+        picked = clips.iloc[rng.integers(0, len(clips), batch)]
+        s = rng.integers(0, picked.length.values - length)
+        first = picked.start.values + s
+        rows = first[:, None] + 1 + np.arange(length)[None, :]
+        frames = self.frames_of_rows(rows.ravel()).reshape(batch, length, 3, self.size, self.size)
+        conds = self.cond_of_rows(rows.ravel()).reshape(batch, length, self.channels, self.size, self.size)
+        return (self.frames_of_rows(first), self.cond_of_rows(first),
+                frames.transpose(1, 2), conds.transpose(1, 2))
+
+    # -- the test set ---------------------------------------------------------------------------
+
+    def test_items(self) -> TestItems:
+        index = pd.read_csv(self.conditions / "test_index.csv", dtype={"clip_id": str, "subject": str})
+        starts = self.store.index.set_index("clip_id").loc[index.clip_id, "start"].values
+        input_rows = starts + index.input_frame.values
+        inputs = self.frames_of_rows(input_rows)
+        input_cond = self.cond_of_rows(input_rows)
+        n, s = len(index), self.size
+        if self.kind == "actors":
+            t = int(index.n_targets.iloc[0])
+            ones = np.ones(np.load(self.conditions / "pred_joints.npy").shape[:-1], np.float32)
+            cond = self.heatmaps(np.load(self.conditions / "pred_joints.npy"), ones)
+            cond_gt = self.heatmaps(np.load(self.conditions / "gt_joints.npy"),
+                                    np.load(self.conditions / "gt_visibility.npy"))
+            target_rows = (starts + index.first_target.values)[:, None] + np.arange(t)[None, :]
+            truth = np.asarray(self.store.frames[target_rows.ravel()]).reshape(n, t, s, s, 3)
+        else:
+            t = int(index.n_targets.iloc[0])
+            maps = self._open_maps("test_cond.u8", (n, t, s, s, 3))
+            cond = torch.from_numpy(np.ascontiguousarray(maps)).float().div_(255.0).movedim(-1, -3)
+            cond_gt = None
+            truth_path = self.conditions / "test_truth.u8"
+            truth = (np.asarray(self._open_maps("test_truth.u8", (n, t, s, s, 3)))
+                     if truth_path.is_file() else None)
+        return TestItems(index, inputs, input_cond, cond, cond_gt, truth)

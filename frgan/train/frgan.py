@@ -1,0 +1,221 @@
+"""FRGAN's two training stages (paper 3.2-3.3, 4.1) and its test-time generation.
+
+Stage 1, G_M on split 1 ('gm'): random jumps in time (a random t and k per sample); one critic
+step of D_I (eq. 8-9, WGAN-GP on [frame, M]) then one generator step of eq. 4-7.
+Stage 2, G_R on split 2 ('gr'): the trained G_M (frozen) turns the first frame of a window into
+a coarse clip; D_I (one random frame pair per sample) and D_V (the clip) are updated in one step
+(eq. 8, 13-14), G_R in the alternating step (eq. 11-12).
+Generation: every target frame from the input frame (G_M), then G_R over windows of its clip
+length (the last window padded with its final frame, the padding dropped).
+
+All randomness of step n comes from (seed, stage, n), so a killed run resumes bit-for-bit.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Literal, Optional
+
+import numpy as np
+import torch
+
+from frgan import losses
+from frgan.nets import ImageCritic, MotionForecaster, MotionRefiner, VideoCritic
+from frgan.task import Task, to_uint8_frames
+from frgan.train.checkpoint import Checkpoints
+from frgan.train.loop import run_training
+from frgan.train.seeding import derive_seed, seed_everything, step_rng
+
+Log = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class FrganConfig:
+    dense: bool                 # dense connections in f_D (Table 4 ablation when False)
+    residual: Literal["mask", "diff", "none"]   # eq. 2 / eq. 1 / direct output
+    refine: bool                # run stage 2 (G_R); False = "G_M only"
+    width: int                  # base channels (authors: 64)
+    batch: int                  # paper 4.1: 32
+    gm_steps: int
+    gr_steps: int
+    clip_len: int               # G_R clip length K (paper 4.1: 32 faces, 16 actors)
+    lr: float                   # paper 4.1: 1e-4
+    betas: tuple[float, float]  # paper 4.1: (0.0, 0.9)
+    weights: losses.LossWeights
+    gp_weight: float            # lambda, paper 3.2: 10
+    seed: int
+    device: str
+
+    def fingerprint(self, data: str) -> str:
+        from frgan.tracking import params_hash
+        return params_hash({**asdict(self), "weights": asdict(self.weights), "data": data})
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks.
+
+def build_gm(task: Task, cfg: FrganConfig) -> MotionForecaster:
+    return MotionForecaster(task.size, task.channels, width=cfg.width, dense=cfg.dense,
+                            residual=cfg.residual)
+
+
+def build_gr(task: Task, cfg: FrganConfig) -> MotionRefiner:
+    return MotionRefiner(task.size, cfg.clip_len, task.channels, width=cfg.width)
+
+
+def _adam(module: torch.nn.Module, cfg: FrganConfig) -> torch.optim.Adam:
+    return torch.optim.Adam(module.parameters(), lr=cfg.lr, betas=(float(cfg.betas[0]), float(cfg.betas[1])))
+
+
+def _grad_norm(module: torch.nn.Module) -> float:
+    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
+    return float(torch.stack(norms).norm()) if norms else 0.0
+
+
+def _requires_grad(module: torch.nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 1: G_M.
+
+def train_gm(task: Task, cfg: FrganConfig, folder: Path, checkpoint_every: int, log: Optional[Log] = None,
+             log_every: int = 10) -> MotionForecaster:
+    device = torch.device(cfg.device)
+    seed_everything(derive_seed(cfg.seed, "gm-init"))
+    gm, d_image = build_gm(task, cfg).to(device), ImageCritic(task.size, task.channels, width=cfg.width).to(device)
+    opt_g, opt_d = _adam(gm, cfg), _adam(d_image, cfg)
+
+    def step(n: int) -> dict[str, float]:
+        torch.manual_seed(derive_seed(cfg.seed, "gm", n))       # the GP's eps
+        I_t, M_t, I_tk, M_tk = (x.to(device) for x in task.sample_pairs("gm", cfg.batch, step_rng(cfg.seed, n, "gm")))
+        # critic: eq. 8 with the conditioned gradient penalty of eq. 9
+        with torch.no_grad():
+            fake = gm(I_t, M_t, M_tk).output
+        _requires_grad(d_image, True)
+        d_loss = losses.critic_loss(d_image, I_tk, fake, M_tk, cfg.gp_weight)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.total.backward()
+        opt_d.step()
+        # generator: eq. 4 = L_rec (5) + L_r (6) + L_gen (7)
+        _requires_grad(d_image, False)
+        g_loss = losses.forecaster_loss(gm(I_t, M_t, M_tk), I_tk, M_tk, d_image, cfg.weights)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.total.backward()
+        g_norm = _grad_norm(gm)
+        opt_g.step()
+        return {"gm/loss": g_loss.total.item(), "gm/rec": g_loss.rec.item(), "gm/mask": g_loss.mask.item(),
+                "gm/adv": g_loss.adv.item(), "gm/grad_norm": g_norm,
+                "d_image/loss": d_loss.total.item(), "d_image/wasserstein": d_loss.wasserstein.item(),
+                "d_image/gp": d_loss.penalty.item()}
+
+    modules = {"gm": gm, "d_image": d_image, "opt_g": opt_g, "opt_d": opt_d}
+    run_training("G_M", cfg.gm_steps, step, modules,
+                 Checkpoints(folder / "gm", fingerprint=cfg.fingerprint(task.store.fingerprint)),
+                 checkpoint_every, log_every, log)
+    return gm.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 2: G_R.
+
+@torch.no_grad()
+def coarse_clip(gm: MotionForecaster, first: torch.Tensor, first_cond: torch.Tensor,
+                cond_clip: torch.Tensor) -> torch.Tensor:
+    """G_M's frames for every condition of a clip, each from the same first frame: (B,3,K,H,W)."""
+    b, c, k = cond_clip.shape[:3]
+    conds = cond_clip.transpose(1, 2).reshape(b * k, c, *cond_clip.shape[3:])
+
+    def repeat(x: torch.Tensor) -> torch.Tensor:   # (B, ...) -> (B*K, ...), each row K times
+        return x.unsqueeze(1).expand(b, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
+    out = gm(repeat(first), repeat(first_cond), conds).output
+    return out.reshape(b, k, *out.shape[1:]).transpose(1, 2)
+
+
+def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, checkpoint_every: int,
+             log: Optional[Log] = None, log_every: int = 10) -> MotionRefiner:
+    device = torch.device(cfg.device)
+    seed_everything(derive_seed(cfg.seed, "gr-init"))
+    gr = build_gr(task, cfg).to(device)
+    # A fresh D_I for this stage (the paper trains D_I "following the same strategy as eq. 8"
+    # but does not say it is carried over from stage 1).
+    d_image = ImageCritic(task.size, task.channels, width=cfg.width).to(device)
+    d_video = VideoCritic(task.size, cfg.clip_len, task.channels, width=cfg.width).to(device)
+    opt_g = _adam(gr, cfg)
+    opt_d = torch.optim.Adam(list(d_image.parameters()) + list(d_video.parameters()), lr=cfg.lr,
+                             betas=(float(cfg.betas[0]), float(cfg.betas[1])))
+    gm = gm.to(device).eval()
+
+    def step(n: int) -> dict[str, float]:
+        torch.manual_seed(derive_seed(cfg.seed, "gr", n))
+        rng = step_rng(cfg.seed, n, "gr")
+        first, first_cond, real, cond = (x.to(device) for x in task.sample_windows("gr", cfg.batch, cfg.clip_len, rng))
+        coarse = coarse_clip(gm, first, first_cond, cond)
+        # critics, one step for both (eq. 8 on one random frame pair per sample, eq. 13-14)
+        with torch.no_grad():
+            refined = gr(coarse, cond).output
+        t = torch.as_tensor(rng.integers(0, cfg.clip_len, len(real)), device=device)
+        pick = lambda clip: clip[torch.arange(len(clip), device=device), :, t]
+        _requires_grad(d_image, True)
+        _requires_grad(d_video, True)
+        dv = losses.critic_loss(d_video, real, refined, cond, cfg.gp_weight)
+        di = losses.critic_loss(d_image, pick(real), pick(refined), pick(cond), cfg.gp_weight)
+        opt_d.zero_grad(set_to_none=True)
+        (dv.total + di.total).backward()
+        opt_d.step()
+        # generator: eq. 11 = L_rec + L_r + eq. 12
+        _requires_grad(d_image, False)
+        _requires_grad(d_video, False)
+        g_loss = losses.refiner_loss(gr(coarse, cond), real, cond, d_video, d_image, cfg.weights)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.total.backward()
+        g_norm = _grad_norm(gr)
+        opt_g.step()
+        return {"gr/loss": g_loss.total.item(), "gr/rec": g_loss.rec.item(), "gr/mask": g_loss.mask.item(),
+                "gr/adv": g_loss.adv.item(), "gr/grad_norm": g_norm,
+                "gr/coarse_rec": losses.reconstruction_loss(coarse, real).item(),
+                "d_video/wasserstein": dv.wasserstein.item(), "d_video/gp": dv.penalty.item(),
+                "d_image/wasserstein": di.wasserstein.item(), "d_image/gp": di.penalty.item()}
+
+    modules = {"gr": gr, "d_image": d_image, "d_video": d_video, "opt_g": opt_g, "opt_d": opt_d}
+    run_training("G_R", cfg.gr_steps, step, modules,
+                 Checkpoints(folder / "gr", fingerprint=cfg.fingerprint(task.store.fingerprint)),
+                 checkpoint_every, log_every, log)
+    return gr.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# Generation.
+
+@torch.no_grad()
+def refine_long_clip(gr: MotionRefiner, coarse: torch.Tensor, cond: torch.Tensor, clip_len: int) -> torch.Tensor:
+    """G_R over consecutive windows of `clip_len` frames; the last window is padded with its
+    final frame and the padding dropped."""
+    total = coarse.shape[2]
+    pad = (-total) % clip_len
+    if pad:
+        coarse = torch.cat([coarse, coarse[:, :, -1:].expand(-1, -1, pad, -1, -1)], dim=2)
+        cond = torch.cat([cond, cond[:, :, -1:].expand(-1, -1, pad, -1, -1)], dim=2)
+    windows = [gr(coarse[:, :, s:s + clip_len], cond[:, :, s:s + clip_len]).output
+               for s in range(0, coarse.shape[2], clip_len)]
+    return torch.cat(windows, dim=2)[:, :, :total]
+
+
+@torch.no_grad()
+def generate(task: Task, cfg: FrganConfig, gm: MotionForecaster, gr: Optional[MotionRefiner],
+             cond_key: str = "cond", batch: int = 8) -> np.ndarray:
+    """Test videos (N, T, H, W, 3) uint8 from each item's input frame and conditions."""
+    device = torch.device(cfg.device)
+    items = task.test_items()
+    conds = getattr(items, cond_key)
+    videos = []
+    for lo in range(0, len(items.index), batch):
+        first = items.input[lo:lo + batch].to(device)
+        first_cond = items.input_cond[lo:lo + batch].to(device)
+        cond = conds[lo:lo + batch].to(device).transpose(1, 2)          # (B, C, T, H, W)
+        clip = coarse_clip(gm.to(device).eval(), first, first_cond, cond)
+        if gr is not None:
+            clip = refine_long_clip(gr.to(device).eval(), clip, cond, cfg.clip_len)
+        videos.append(to_uint8_frames(clip.transpose(1, 2)))
+    return np.concatenate(videos)

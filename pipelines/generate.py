@@ -1,0 +1,75 @@
+"""generate@<dataset>-<method>: the test videos of the paper's protocol from a trained method.
+
+    python -m pipelines.generate --dataset actors-synth --method frgan
+
+Outs: data/generated/<dataset>/<method>/ with videos.u8 (items, T, H, W, 3) from the predicted
+conditions, videos_gt.u8 from ground-truth conditions where the task has them (actors: Table
+3's "MSE (GT)"), index.csv (the test items) and meta.json; a PNG of a few items under
+reports/figures/.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from frgan import tracking
+from frgan.config import DATASET_NAMES, Params
+from frgan.io import atomic_dir
+from frgan.methods import get_method
+from frgan.task import to_uint8_frames
+from pipelines import _stage
+from pipelines.train import load_task, model_path
+
+
+def generated_path(dataset: str, method: str) -> Path:
+    return Path("data/generated") / dataset / method
+
+
+def _sheet(videos: np.ndarray, inputs: np.ndarray, truth, path: Path, rows: int = 4, cols: int = 6) -> None:
+    """Rows: test items. Columns: the input frame, then generated frames (and the truth below)."""
+    from PIL import Image
+    t = videos.shape[1]
+    picks = np.linspace(0, t - 1, cols).round().astype(int)
+    lines = []
+    for i in range(min(rows, len(videos))):
+        lines.append(np.concatenate([inputs[i]] + [videos[i, j] for j in picks], axis=1))
+        if truth is not None:
+            lines.append(np.concatenate([np.zeros_like(inputs[i])] + [truth[i, j] for j in picks], axis=1))
+    grid = np.concatenate(lines, axis=0)
+    scale = max(1, 96 // videos.shape[2])
+    Image.fromarray(grid.repeat(scale, 0).repeat(scale, 1)).save(path)
+
+
+def main(params: Params, args) -> None:
+    method = get_method(args.method)
+    task = load_task(params, args.dataset)
+    stage = f"generate@{args.dataset}-{args.method}"
+    items = task.test_items()
+    trained = model_path(args.dataset, args.method)
+    with tracking.start_run(stage, params, dataset_fingerprint=task.store.fingerprint,
+                            tags={"dataset": args.dataset, "method": args.method}):
+        with atomic_dir(generated_path(args.dataset, args.method)) as out:
+            videos = method.generate(task, params, trained, "cond")
+            videos.tofile(out / "videos.u8")
+            has_gt = items.cond_gt is not None
+            if has_gt:
+                method.generate(task, params, trained, "cond_gt").tofile(out / "videos_gt.u8")
+            items.index.to_csv(out / "index.csv", index=False, lineterminator="\n")
+            (out / "meta.json").write_text(json.dumps(
+                {"dataset": args.dataset, "method": args.method, "shape": list(videos.shape),
+                 "has_gt_conditions": has_gt, "has_truth": items.truth is not None,
+                 "data_fingerprint": task.store.fingerprint}, indent=2, sort_keys=True) + "\n")
+        figure = Path(f"reports/figures/generate-{args.dataset}-{args.method}.png")
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        _sheet(videos, to_uint8_frames(items.input), items.truth, figure)
+        tracking.log_artifact(figure)
+    print(f"{stage}: {videos.shape[0]} videos of {videos.shape[1]} frames -> {generated_path(args.dataset, args.method)}")
+
+
+if __name__ == "__main__":
+    p = _stage.parser(__doc__.splitlines()[0])
+    p.add_argument("--dataset", required=True, choices=DATASET_NAMES)
+    p.add_argument("--method", required=True)
+    _stage.run(main, p)
