@@ -126,6 +126,10 @@ class Train(_Strict):
         return self
 
 
+class Evaluate(_Strict):
+    embedder: Literal["dlib", "facenet"] = "dlib"   # face embedding for ACD (OpenFace is not on PyPI)
+
+
 class Params(_Strict):
     profile: str
     seed: int = Field(ge=0)
@@ -134,6 +138,7 @@ class Params(_Strict):
     prepare: Prepare
     conditions: Conditions
     train: Train
+    evaluate: Evaluate = Field(default_factory=Evaluate)
 
     @model_validator(mode="after")
     def _profile_is_defined(self) -> "Params":
