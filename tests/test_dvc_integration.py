@@ -16,9 +16,12 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-# Smaller than the smoke profile: this test checks the graph, not the data.
+# Far smaller than the smoke profile: this test checks the graph, not the numbers.
 TINY = {"faces_size": 24, "actors_size": 24, "faces_subjects": 3, "faces_frames": 6,
-        "actors_per_action": 3, "actors_frames": 6, "real_max_videos": 3}
+        "actors_per_action": 3, "actors_frames": 6, "real_max_videos": 3,
+        "pose_observe": 2, "pose_predict": 3, "pose_lstm_hidden": 8, "pose_lstm_steps": 5,
+        "width": 4, "batch": 2, "gm_steps": 3, "gr_steps": 2, "gr_clip_faces": 4, "gr_clip_actors": 4}
+METHOD = "frgan"   # the full model exercises both training stages
 
 
 def _project_files() -> list[str]:
@@ -41,6 +44,7 @@ def project(tmp_path_factory) -> Path:
         shutil.copy2(REPO / rel, root / rel)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["profiles"]["smoke"].update(TINY)
+    params["train"]["methods"] = [METHOD]
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _git(root, "init", "-q")
     _git(root, "add", "-A")
@@ -68,6 +72,15 @@ def test_repro_builds_the_declared_outs_then_reruns_nothing(project):
         assert counts["fingerprint"] == meta["fingerprint"] and counts["clips"] == meta["n_clips"]
         assert all(counts[f"clips_{s}"] > 0 for s in ("gm", "gr", "test"))
         assert (project / "reports" / "figures" / f"prepare-{dataset}.png").stat().st_size > 0
+        for stage in ("conditions", f"train", "generate", "evaluate"):
+            suffix = dataset if stage == "conditions" else f"{dataset}-{METHOD}"
+            assert f"Running stage '{stage}@{suffix}'" in first.stdout
+        assert (project / "models" / dataset / METHOD / "gm.pt").is_file()
+        assert (project / "models" / dataset / METHOD / "gr.pt").is_file()
+        scores = json.loads((project / "reports" / "metrics" / f"evaluate-{dataset}-{METHOD}.json").read_text())
+        assert scores["videos"] > 0
+        for metric in (("acd_i", "acd_c") if dataset == "faces-synth" else ("mse", "psnr", "mse_gt")):
+            assert scores[metric]["low"] <= scores[metric]["mean"] <= scores[metric]["high"], metric
     assert (project / "dvc.lock").is_file()
 
     second = _dvc(project, "repro")
