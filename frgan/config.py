@@ -149,6 +149,14 @@ class Params(_Strict):
         return self
 
     @property
+    def device(self) -> str:
+        """train.device with "auto" resolved: cuda when available, else cpu."""
+        if self.train.device != "auto":
+            return self.train.device
+        import torch
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    @property
     def size(self) -> Profile:
         """The knobs of the active profile."""
         return self.profiles[self.profile]

@@ -65,13 +65,12 @@ class FrganVariant(Method):
     def config(self, task: Task, params: Params):
         from frgan.train.frgan import FrganConfig
         size, train = params.size, params.train
-        device = train.device if train.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         return FrganConfig(
             dense=self.dense, residual=self.residual, refine=self.refine, width=size.width,
             batch=size.batch, gm_steps=size.gm_steps, gr_steps=size.gr_steps,
             clip_len=size.gr_clip_actors if task.kind == "actors" else size.gr_clip_faces,
             lr=train.lr, betas=tuple(train.betas), weights=LossWeights(**train.loss_weights.model_dump()),
-            gp_weight=train.gp_weight, seed=params.seed, device=device)
+            gp_weight=train.gp_weight, seed=params.seed, device=params.device)
 
     def train(self, task, params, out, checkpoints, log) -> None:
         from frgan.train import frgan as fr

@@ -28,7 +28,8 @@ def _actors(params: Params, store: ClipStore, out: Path) -> dict[str, float]:
     from frgan.conditions.actors import PoseSettings, build_actor_conditions
     size = params.size
     cfg = PoseSettings(n_obs=size.pose_observe, n_pred=size.pose_predict, hidden=size.pose_lstm_hidden,
-                       steps=size.pose_lstm_steps, batch=params.conditions.pose_lstm_batch, seed=params.seed)
+                       steps=size.pose_lstm_steps, batch=params.conditions.pose_lstm_batch, seed=params.seed,
+                       device=params.device)
     return build_actor_conditions(store, cfg, out, log=lambda m, step: tracking.log_metrics(m, step=step))
 
 

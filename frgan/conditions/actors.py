@@ -37,6 +37,7 @@ class PoseSettings:
     steps: int          # training steps (Villegas et al.: 37,500)
     batch: int          # (Villegas et al.: 256)
     seed: int
+    device: str = "cpu"
 
 
 def _sequences(store: ClipStore, split: str) -> tuple[list[np.ndarray], list[np.ndarray], pd.DataFrame]:
@@ -56,7 +57,7 @@ def build_actor_conditions(store: ClipStore, cfg: PoseSettings, out: Path,
     joints, vis, _ = _sequences(store, "gm")
     trained = pl.train_pose_lstm([pl.normalise(j, box) for j in joints], vis, n_obs=cfg.n_obs,
                                  n_pred=cfg.n_pred, steps=cfg.steps, batch=cfg.batch, seed=cfg.seed,
-                                 hidden=cfg.hidden, log=log)
+                                 hidden=cfg.hidden, device=cfg.device, log=log)
     pl.save_pose_lstm(trained.model, out / "pose_lstm.pt",
                       extra={"n_obs": cfg.n_obs, "n_pred": cfg.n_pred, "size": size})
 

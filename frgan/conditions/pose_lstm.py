@@ -20,13 +20,15 @@ Choices the sources leave open, made here (and why):
 - Training windows: a sequence, uniformly; then a start, uniformly. A sequence shorter than the
   window is padded by repeating its last pose with visibility 0 on the padding (so padding is
   never a target); one with no frame after the n_obs observed ones is skipped.
-- Optimiser: the sources give only "RMSProp, lr 1e-3". Villegas et al. trained in TensorFlow 1,
-  so by default we take the rest from TF1's RMSPropOptimizer (decay 0.9, eps 1e-10, and a
-  mean-square accumulator that starts at 1, not 0): `RMSPropTF1`. torch's RMSprop (accumulator
-  at 0, alpha 0.99) makes its first updates about 10 lr per weight whatever the gradient's size;
-  at 1024 units that saturated the tanh output (loss 0.10 -> 1.58 in 3 steps) and, after 3000
-  steps on synthetic motion, left a held-out error 3x TF1's (H100 run, 2026-11-25).
-  `rmsprop="torch"` selects it.
+- Optimiser: the sources give only "RMSProp, lr 1e-3". Assuming Villegas et al.'s TensorFlow 1
+  code kept that optimiser's defaults, we take the rest from TF1's RMSPropOptimizer (decay 0.9,
+  eps 1e-10, and a mean-square accumulator that starts at 1, not 0): `RMSPropTF1`. torch's
+  RMSprop (accumulator at 0, alpha 0.99) makes its first updates about 10 lr per weight whatever
+  the gradient's size; at 1024 units that saturated the tanh output (loss 0.10 -> 1.58 in 3
+  steps) and, after 3000 steps on synthetic motion, left a held-out error 3x TF1's (H100 run,
+  2026-11-25). `rmsprop="torch"` selects it. With the defaults, the full recipe on synthetic
+  stick figures ran 37,500 steps in 308 s on an H100 and ended at 0.024x the constant-pose
+  baseline's held-out MSE at 32 steps (0.11x at 64); on 2 CPU cores a step takes about 1.7 s.
 """
 from __future__ import annotations
 
