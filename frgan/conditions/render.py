@@ -1,6 +1,8 @@
 """A batched, z-buffered triangle rasterizer in torch, with Lambertian shading and normal maps.
 
 Runs on whatever device its inputs live on (CPU or GPU); no gradients are needed or kept.
+Results are deterministic on the CPU; on a GPU the vertex normals are summed with atomic adds,
+so shading and smooth normal maps may differ in the last bits from run to run.
 
 Conventions (used by every function here and by the data generators built on top):
 

@@ -367,8 +367,9 @@ def iter_videos(image_size: int, n_subjects: int, n_frames: int, seed: int,
     supersample: anti-aliasing factor; default 3 for frames up to 48 px, else 2.
     expressions: which expressions to generate (default all six, in EXPRESSIONS order).
     threads: torch intra-op threads while a video renders (the caller's setting is restored
-        before each yield); None keeps the caller's. Rendering works on many small tensors,
-        where one thread is about as fast as several, and far faster when cores are shared.
+        before each yield); None keeps the caller's. Measured on 2 dedicated cores, 2 threads
+        are about 1.3x faster than 1; on cores shared with other busy processes, 2 threads were
+        up to 40x slower (OpenMP threads waiting on each other), so the default is 1.
     """
     model = procedural_face_model()
     k = supersample or (3 if image_size <= 48 else 2)
