@@ -15,14 +15,7 @@ from frgan.conditions.pose_lstm import (
 N_OBS, N_PRED = 10, 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny LSTMs gain nothing from threads, and on a busy 2-core box OpenMP spinning makes
-    their timing erratic; results are the same either way."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ----------------------------------------------------------------------------- synthetic motion

@@ -10,13 +10,7 @@ import torch
 from frgan.conditions import render
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """These tensors are small: one thread is as fast as two, and much faster on busy cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _triangle_batch(*triangles_xyz) -> tuple[torch.Tensor, torch.Tensor]:
