@@ -98,6 +98,22 @@ class Prepare(_Strict):
 class Conditions(_Strict):
     heatmap_sigma: float = Field(default=0.03, gt=0.0, le=0.5)   # joint Gaussian sigma, fraction of the crop side
     pose_lstm_batch: int = Field(default=256, ge=1)              # Villegas et al. 2017: 256
+    # Faces (paper 3.1, 4.1): the 3DMM fitted to real MUG's landmarks (faces-synth always uses
+    # the procedural model its ground truth is made of). Paper: the Basel Face Model.
+    face_model: Literal["procedural", "sfm", "bfm"] = "procedural"
+    face_model_path: Optional[Path] = None        # sfm: folder of the SFM files; bfm: 01_MorphableModel.mat
+    face_expression_path: Optional[Path] = None   # bfm: .mat with the expression basis w_exp (none: no expressions)
+    face_landmarks_path: Optional[Path] = None    # bfm: 68 landmark vertex ids (none: the .mat's keypoints)
+    fit_alpha_weight: float = Field(default=1e-3, ge=0.0)   # Tikhonov weight on the identity alpha
+    fit_beta_weight: float = Field(default=1e-3, ge=0.0)    # Tikhonov weight on each frame's beta
+    fit_iterations: int = Field(default=50, ge=1)            # Levenberg-Marquardt iterations at most
+
+    @model_validator(mode="after")
+    def _real_face_model_has_a_path(self) -> "Conditions":
+        if self.face_model != "procedural" and self.face_model_path is None:
+            raise ValueError(f"conditions.face_model = {self.face_model!r}: expected "
+                             "conditions.face_model_path to name the model's files")
+        return self
 
 
 class Weights(_Strict):
@@ -116,14 +132,8 @@ class Train(_Strict):
     checkpoint_every: int = Field(default=100, ge=1)
     log_every: int = Field(default=10, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-
-    @model_validator(mode="after")
-    def _methods_are_registered(self) -> "Train":
-        from frgan.methods import METHODS
-        for i, name in enumerate(self.methods):
-            if name not in METHODS:
-                raise ValueError(f"train.methods.{i} = {name!r}: expected one of {sorted(METHODS)}")
-        return self
+    # Method names are checked against the registry by pipelines._stage (the registry is filled
+    # by frgan.methods and the baselines package, which this module must not import).
 
 
 class Evaluate(_Strict):

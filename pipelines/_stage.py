@@ -18,10 +18,27 @@ from frgan.data.errors import DatasetError
 from frgan.tracking import TrackingError
 
 
+def registered_methods() -> dict:
+    """Every method: FRGAN's variants (frgan.methods) and the baselines, which register on import."""
+    import baselines  # noqa: F401  (registers the baselines)
+    from frgan.methods import METHODS
+    return METHODS
+
+
+def check_methods(params: Params, source: str) -> None:
+    known = registered_methods()
+    for i, name in enumerate(params.train.methods):
+        if name not in known:
+            raise ParamsError(f"{source}: train.methods.{i} = {name!r}: expected one of {sorted(known)}")
+
+
 def run(main: Callable[[Params, argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:
     args = parser.parse_args()
     try:
         params = load_params(args.params)
+        check_methods(params, args.params)
+        if getattr(args, "method", None) is not None and args.method not in registered_methods():
+            raise ParamsError(f"--method {args.method!r}: expected one of {sorted(registered_methods())}")
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
