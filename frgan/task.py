@@ -95,17 +95,21 @@ class Task:
 
     # -- training samples -----------------------------------------------------------------------
 
-    def clips(self, split: str, min_length: int = 2) -> pd.DataFrame:
+    def clips(self, split: str, min_length: int = 2, label: Optional[str] = None) -> pd.DataFrame:
+        """The split's clips of at least `min_length` frames (only class `label` if given)."""
         clips = self.store.split(split)
         clips = clips[clips.length >= min_length]
+        if label is not None:
+            clips = clips[clips.label == label]
         if clips.empty:
-            raise DatasetError(f"{self.store.root}: split {split!r} has no clip of {min_length}+ frames")
+            raise DatasetError(f"{self.store.root}: split {split!r} has no clip of {min_length}+ frames"
+                               + (f" labelled {label!r}" if label is not None else ""))
         return clips
 
-    def sample_pairs(self, split: str, batch: int, rng: np.random.Generator):
+    def sample_pairs(self, split: str, batch: int, rng: np.random.Generator, label: Optional[str] = None):
         """G_M training pairs with random jumps in time (paper 3.2): for each sample a clip, a
         random t and a random k >= 1. Returns I_t, M_t, I_{t+k}, M_{t+k}."""
-        clips = self.clips(split)
+        clips = self.clips(split, label=label)
         picked = clips.iloc[rng.integers(0, len(clips), batch)]
         t = rng.integers(0, picked.length.values - 1)                  # t in [0, L-2]
         k = 1 + rng.integers(0, picked.length.values - 1 - t)          # t+k in [t+1, L-1]
@@ -114,11 +118,12 @@ class Task:
         return (self.frames_of_rows(src), self.cond_of_rows(src),
                 self.frames_of_rows(dst), self.cond_of_rows(dst))
 
-    def sample_windows(self, split: str, batch: int, length: int, rng: np.random.Generator):
+    def sample_windows(self, split: str, batch: int, length: int, rng: np.random.Generator,
+                       label: Optional[str] = None):
         """G_R training windows: a first frame I_s with M_s, then the `length` frames after it
         with their conditions. Returns I_s (B,3,H,W), M_s (B,C,H,W), real clip (B,3,K,H,W),
         condition clip (B,C,K,H,W)."""
-        clips = self.clips(split, min_length=length + 1)
+        clips = self.clips(split, min_length=length + 1, label=label)
         picked = clips.iloc[rng.integers(0, len(clips), batch)]
         s = rng.integers(0, picked.length.values - length)
         first = picked.start.values + s
