@@ -51,33 +51,28 @@ def _acd_frames(generated: np.ndarray, inputs: np.ndarray, embedder_name: str):
     return identity_distances(e_gen, e_in), acd_c(e_gen), embedder.describe()
 
 
-def evaluate(params: Params, dataset: str, method: str) -> tuple[dict, pd.DataFrame]:
-    from metrics import summary_table, frame_table, video_table
-    task = load_task(params, dataset)
-    items = task.test_items()
-    folder = generated_path(dataset, method)
-    meta = json.loads((folder / "meta.json").read_text())
-    videos = _load_videos(folder, "videos.u8", meta["shape"])
+def score_videos(task, items, videos: np.ndarray, videos_gt, embedder: str, dataset: str, method: str,
+                 seed: int) -> tuple[dict, pd.DataFrame]:
+    """Scores of generated test videos against the task's test items -> (summary, per-frame table)."""
+    from metrics import frame_table, summary_table, video_table
     scores: dict[str, np.ndarray] = {}
-    extra: dict[str, float] = {}
+    extra: dict[str, object] = {}
     if items.truth is not None:
         scores.update(_pixel_frames(videos, items.truth))
-    if meta["has_gt_conditions"]:
-        scores.update(_pixel_frames(_load_videos(folder, "videos_gt.u8", meta["shape"]), items.truth, "_gt"))
+    if videos_gt is not None:
+        scores.update(_pixel_frames(videos_gt, items.truth, "_gt"))
     if task.kind == "faces":
-        distances, acd_c_per_video, described = _acd_frames(videos, to_uint8_frames(items.input),
-                                                             params.evaluate.embedder)
+        distances, acd_c_per_video, described = _acd_frames(videos, to_uint8_frames(items.input), embedder)
         scores["identity_distance"] = distances
-        extra = {"embedder": described["embedder"],
-                 "embedder_frames_fell_back": described["frames_fell_back"]}
+        extra = {"embedder": described["embedder"], "embedder_frames_fell_back": described["frames_fell_back"]}
     frames = frame_table(scores, video_ids=items.index.item.tolist(), classes=items.index.label.tolist())
     per_video = video_table(frames)
-    metric_names = [c for c in scores]
+    metric_names = list(scores)
     if task.kind == "faces":
         per_video = per_video.rename(columns={"identity_distance": "acd_i"})
         per_video["acd_c"] = acd_c_per_video
         metric_names = [m for m in metric_names if m != "identity_distance"] + ["acd_i", "acd_c"]
-    summary = summary_table(per_video, metric_names, by="class", seed=params.seed)
+    summary = summary_table(per_video, metric_names, by="class", seed=seed)
     result = {"dataset": dataset, "method": method, "videos": int(len(per_video)),
               "frames_per_video": int(videos.shape[1]), **extra}
     for row in summary.to_dict("records"):
@@ -85,6 +80,16 @@ def evaluate(params: Params, dataset: str, method: str) -> tuple[dict, pd.DataFr
         result[key] = {"mean": round(float(row["mean"]), 6), "low": round(float(row["low"]), 6),
                        "high": round(float(row["high"]), 6)}
     return result, frames
+
+
+def evaluate(params: Params, dataset: str, method: str) -> tuple[dict, pd.DataFrame]:
+    task = load_task(params, dataset)
+    items = task.test_items()
+    folder = generated_path(dataset, method)
+    meta = json.loads((folder / "meta.json").read_text())
+    videos = _load_videos(folder, "videos.u8", meta["shape"])
+    videos_gt = _load_videos(folder, "videos_gt.u8", meta["shape"]) if meta["has_gt_conditions"] else None
+    return score_videos(task, items, videos, videos_gt, params.evaluate.embedder, dataset, method, params.seed)
 
 
 def main(params: Params, args) -> None:

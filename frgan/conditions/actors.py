@@ -42,8 +42,8 @@ class PoseSettings:
 
 def _sequences(store: ClipStore, split: str) -> tuple[list[np.ndarray], list[np.ndarray], pd.DataFrame]:
     clips = store.split(split)
-    joints = [np.asarray(store.gt("joints", r.clip_id)) for r in clips.itertuples()]
-    vis = [np.asarray(store.gt("visibility", r.clip_id)) for r in clips.itertuples()]
+    joints = [np.array(store.gt("joints", r.clip_id)) for r in clips.itertuples()]
+    vis = [np.array(store.gt("visibility", r.clip_id)) for r in clips.itertuples()]
     return joints, vis, clips
 
 
