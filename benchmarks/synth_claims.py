@@ -39,6 +39,7 @@ def _params(args):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--work", type=Path, help="scratch folder (default: <out>/work)")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--gm-steps", type=int, default=1500)
     parser.add_argument("--gr-steps", type=int, default=600)
@@ -51,7 +52,8 @@ def main() -> None:
     args = parser.parse_args()
     params = _params(args)
     out = args.out
-    work = out / "work"
+    work = args.work or out / "work"
+    out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
@@ -87,8 +89,8 @@ def main() -> None:
         results["methods"][name] = {k: v for k, v in scores.items() if "/" not in k}
         _sheet(videos_gt, to_uint8_frames(items.input), items.truth, out / f"sheet-{name}.png")
         print(name, {k: v["mean"] for k, v in results["methods"][name].items() if isinstance(v, dict)}, flush=True)
-    results["timings"] = timings
-    (out / "synth-claims.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        results["timings"] = timings     # written after every method: a cut-short run keeps its results
+        (out / "synth-claims.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
