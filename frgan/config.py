@@ -140,6 +140,16 @@ class Evaluate(_Strict):
     embedder: Literal["dlib", "facenet"] = "dlib"   # face embedding for ACD (OpenFace is not on PyPI)
 
 
+class Report(_Strict):
+    # Which dataset's evaluate results fill which table (a title always names the dataset).
+    faces_dataset: Literal["faces-synth", "mug"] = "faces-synth"      # Table 1; Table 4's ACD columns
+    actors_dataset: Literal["actors-synth", "penn"] = "actors-synth"  # Table 3; Table 4's MSE column
+    # Regression gate (`python -m pipelines.report --check`): a number fails when
+    # |new - old| > abs_tolerance + rel_tolerance * |old| (old: reports/smoke-baseline.json).
+    rel_tolerance: float = Field(default=0.05, ge=0.0)
+    abs_tolerance: float = Field(default=1e-4, ge=0.0)
+
+
 class Params(_Strict):
     profile: str
     seed: int = Field(ge=0)
@@ -149,6 +159,7 @@ class Params(_Strict):
     conditions: Conditions
     train: Train
     evaluate: Evaluate = Field(default_factory=Evaluate)
+    report: Report = Field(default_factory=Report)
 
     @model_validator(mode="after")
     def _profile_is_defined(self) -> "Params":

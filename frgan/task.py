@@ -153,7 +153,7 @@ class Task:
         else:
             t = int(index.n_targets.iloc[0])
             maps = self._open_maps("test_cond.u8", (n, t, s, s, 3))
-            cond = torch.from_numpy(np.ascontiguousarray(maps)).float().div_(255.0).movedim(-1, -3)
+            cond = torch.from_numpy(np.array(maps)).float().div_(255.0).movedim(-1, -3)
             cond_gt = None
             truth_path = self.conditions / "test_truth.u8"
             truth = (np.asarray(self._open_maps("test_truth.u8", (n, t, s, s, 3)))

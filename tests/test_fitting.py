@@ -23,12 +23,7 @@ needs_sfm = pytest.mark.skipif(not (SFM_FOLDER / "sfm_shape_3448.bin").is_file()
 EXACT = FitSettings(alpha_weight=1e-6, beta_weight=1e-6)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
