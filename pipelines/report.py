@@ -1,0 +1,607 @@
+"""report: the paper's Tables 1, 3 and 4 next to the published numbers, figures and findings.
+
+    python -m pipelines.report                    # the DVC stage (tables, figures, findings, MLflow)
+    python -m pipelines.report --check            # regression gate against reports/smoke-baseline.json
+    python -m pipelines.report --update-baseline  # accept the current smoke numbers on purpose
+
+Reads every reports/metrics/evaluate-<dataset>-<method>.json and reports/published.yaml.
+Writes reports/tables/table{1,3,4}.{md,csv}, reports/tables/summary.md (per table: does the
+paper's ordering hold?) and reports/figures/report/*.png; one MLflow run "report" logs them.
+
+A cell reads "0.024 ± 0.003 (0.023, +0.001)": the reproduced mean over test videos ± half the
+width of its 95% bootstrap interval, then (published, reproduced - published). "not run": no
+evaluate JSON for that method and dataset; "-": the paper prints none and none was measured.
+Which dataset fills which table is `report.faces_dataset` / `report.actors_dataset`; every
+title names it, so synthetic numbers never read as MUG or Penn Action numbers.
+
+Table 1's "Reference" row (ACD of real training videos) is filled by an evaluate JSON with
+method "reference"; no stage writes one yet, so it shows "not run".
+
+Regression gate: reports/smoke-baseline.json holds the smoke profile's headline numbers (every
+evaluate JSON's top-level means). `--check` fails (exit 1), naming the metric and its old and
+new value, when |new - old| > report.abs_tolerance + report.rel_tolerance * |old|. After an
+intended change: `dvc repro`, then `python -m pipelines.report --update-baseline`, and commit
+the new baseline with the change that moved it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from frgan import tracking
+from frgan.config import Params
+from frgan.data.errors import DatasetError
+from frgan.io import atomic_dir, atomic_file
+from pipelines import _stage
+
+METRICS_DIR = Path("reports/metrics")
+PUBLISHED = Path("reports/published.yaml")
+TABLES_DIR = Path("reports/tables")
+FIGURES_DIR = Path("reports/figures/report")   # its own folder: reports/figures holds other stages' outs
+BASELINE = Path("reports/smoke-baseline.json")
+BASELINE_PROFILE = "smoke"
+DECIMALS = 3   # the paper's precision in Tables 1, 3 and 4
+NOT_RUN = "not run"
+
+# How each dataset is named in titles and headers: a stand-in always says what it stands for.
+DATASET_TITLES = {
+    "faces-synth": "faces-synth (synthetic stand-in for MUG)",
+    "mug": "MUG",
+    "actors-synth": "actors-synth (synthetic stand-in for Penn Action)",
+    "penn": "Penn Action",
+}
+PAPER_DATASET = {"faces": "MUG", "actors": "Penn Action"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The tables' layout: rows are methods, columns are metrics of the faces or the actors dataset.
+
+@dataclass(frozen=True)
+class Row:
+    label: str              # our row label
+    method: str             # the method name in evaluate-<dataset>-<method>.json
+    paper_row: str          # the row in reports/published.yaml
+    reference: bool = False  # real videos, not a method: left out of the ordering claims
+    source: str = ""         # for a row no method produces yet: what would
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str    # the paper's column label
+    metric: str   # the key in the evaluate JSON
+    task: str     # "faces" or "actors": which dataset (report.faces_dataset / actors_dataset)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    number: int
+    subject: str
+    rows: tuple[Row, ...]
+    columns: tuple[Column, ...]
+    note: str = ""
+
+
+ACD = (Column("ACD-I", "acd_i", "faces"), Column("ACD-C", "acd_c", "faces"))
+TABLES = (
+    TableSpec(1, "video generation quality (ACD), facial expression retargeting", (
+        Row("MCNet", "mcnet", "MCNet [38]"),
+        Row("Villegas et al.", "villegas17", "Villegas et al. [39]"),
+        Row("MoCoGAN", "mocogan", "MoCoGAN [37]"),
+        Row("FRGAN", "frgan", "Ours"),
+        Row("Reference", "reference", "Reference", reference=True,
+            source="ACD of the real training videos: an evaluate JSON with method `reference`, "
+                   "which no stage writes yet"),
+    ), ACD, note="Reference: ACD of the real training videos."),
+    TableSpec(3, "MSE, human pose forecasting", (
+        Row("VGAN", "vgan", "VGAN [40]"),
+        Row("Mathieu et al.", "mathieu", "Mathieu et al. [17]"),
+        Row("Villegas et al.", "villegas17", "Villegas et al. [39]"),
+        Row("FRGAN", "frgan", "Ours"),
+    ), (Column("MSE", "mse", "actors"), Column("MSE (GT)", "mse_gt", "actors")),
+        note="MSE (GT): conditions from ground-truth poses instead of the pose LSTM's."),
+    TableSpec(4, "ablation study", (
+        Row("G_M without dense, no G_R", "frgan-no-dense", "G_M without dense, no G_R"),
+        Row("G_M (dense) only", "frgan-gm-only", "G_M (dense) only"),
+        Row("G_M (dense) + G_R", "frgan", "G_M (dense) + G_R"),
+    ), ACD + (Column("MSE", "mse_gt", "actors"),),
+        note="MSE with conditions from ground-truth poses (`mse_gt`), as the paper's section 4.4."),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs: the published numbers and the evaluate JSONs.
+
+@dataclass(frozen=True)
+class Interval:
+    mean: float
+    low: float
+    high: float
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+
+@dataclass(frozen=True)
+class Published:
+    value: Optional[float]   # None where the paper prints "-"
+    direction: str           # "lower" or "higher" is better
+    source: str
+
+
+def load_published(path: Path = PUBLISHED) -> dict[tuple[int, str, str], Published]:
+    """(table, row, column) -> the published number, from reports/published.yaml."""
+    try:
+        entries = yaml.safe_load(Path(path).read_text())["numbers"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{path}: expected a YAML file with a `numbers` list ({type(exc).__name__})") from None
+    published = {}
+    for i, entry in enumerate(entries):
+        try:
+            key = (int(entry["table"]), str(entry["row"]), str(entry["column"]))
+            value = None if entry["value"] is None else float(entry["value"])
+            published[key] = Published(value, entry["direction"], entry["source"])
+        except (KeyError, TypeError, ValueError):
+            raise DatasetError(f"{path}: numbers.{i} needs table, row, column, value, direction, source") from None
+    return published
+
+
+def _interval(path: Path, key: str, value) -> Interval:
+    try:
+        return Interval(*(float(value[k]) for k in ("mean", "low", "high")))
+    except (KeyError, TypeError, ValueError):
+        raise DatasetError(f"{path}: {key!r} needs numeric 'mean', 'low' and 'high'") from None
+
+
+def load_evaluation(path: Path) -> tuple[str, str, dict[str, Interval]]:
+    """(dataset, method, metric key -> interval) of one evaluate JSON; DatasetError names the file."""
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("dataset"), str) or not isinstance(raw.get("method"), str):
+        raise DatasetError(f"{path}: expected an object with string 'dataset' and 'method'")
+    dataset, method = raw["dataset"], raw["method"]
+    if path.name != f"evaluate-{dataset}-{method}.json":
+        raise DatasetError(f"{path}: holds dataset {dataset!r}, method {method!r}: expected the name "
+                           f"evaluate-{dataset}-{method}.json")
+    scores = {key: _interval(path, key, value) for key, value in raw.items() if isinstance(value, dict)}
+    return dataset, method, scores
+
+
+Evaluations = dict[tuple[str, str], dict[str, Interval]]   # (dataset, method) -> scores
+
+
+def load_evaluations(folder: Path = METRICS_DIR) -> Evaluations:
+    evaluations: Evaluations = {}
+    for path in sorted(Path(folder).glob("evaluate-*.json")):
+        dataset, method, scores = load_evaluation(path)
+        evaluations[(dataset, method)] = scores
+    return evaluations
+
+
+# ---------------------------------------------------------------------------------------------
+# Cells and tables.
+
+@dataclass(frozen=True)
+class Cell:
+    reproduced: Optional[Interval]
+    published: Optional[float]
+    status: str   # "ok", NOT_RUN, "-" (neither printed nor measured) or "not measured"
+
+    def text(self) -> str:
+        if self.reproduced is None:
+            return self.status
+        r = self.reproduced
+        shown = f"{r.mean:.{DECIMALS}f} ± {r.half_width:.{DECIMALS}f}"
+        if self.published is None:
+            return f"{shown} (-)"
+        return f"{shown} ({self.published:.{DECIMALS}f}, {_signed(self.delta)})"
+
+    @property
+    def delta(self) -> Optional[float]:
+        if self.reproduced is None or self.published is None:
+            return None
+        return self.reproduced.mean - self.published
+
+
+def _signed(value: float) -> str:
+    rounded = round(value, DECIMALS) + 0.0   # + 0.0 turns -0.0 into 0.0
+    return f"{rounded:+.{DECIMALS}f}"
+
+
+def make_cell(scores: Optional[dict[str, Interval]], metric: str, published: Optional[float]) -> Cell:
+    if scores is None:
+        return Cell(None, published, NOT_RUN)
+    if metric not in scores:
+        return Cell(None, published, "-" if published is None else "not measured")
+    return Cell(scores[metric], published, "ok")
+
+
+@dataclass(frozen=True)
+class Table:
+    spec: TableSpec
+    datasets: dict[str, str]           # task -> dataset name
+    cells: dict[tuple[str, str], Cell]  # (row label, column label) -> cell
+    directions: dict[str, str]         # column label -> "lower" / "higher"
+
+    def title(self) -> str:
+        used = {c.task for c in self.spec.columns}
+        if len(used) == 1:
+            where = f"reproduced on {DATASET_TITLES[self.datasets[used.pop()]]}"
+        else:
+            parts = [f"{'/'.join(c.label for c in self.spec.columns if c.task == task)} on "
+                     f"{DATASET_TITLES[self.datasets[task]]}" for task in ("faces", "actors")]
+            where = "reproduced with " + "; ".join(parts)
+        return f"Table {self.spec.number}: {self.spec.subject}, {where}"
+
+    def published_on(self) -> str:
+        tasks = [t for t in ("faces", "actors") if any(c.task == t for c in self.spec.columns)]
+        return " and ".join(PAPER_DATASET[t] for t in tasks)
+
+
+def build_table(spec: TableSpec, published: dict, evaluations: Evaluations, datasets: dict[str, str]) -> Table:
+    cells, directions = {}, {}
+    for column in spec.columns:
+        for row in spec.rows:
+            try:
+                entry = published[(spec.number, row.paper_row, column.label)]
+            except KeyError:
+                raise DatasetError(f"{PUBLISHED}: no entry for table {spec.number}, row {row.paper_row!r}, "
+                                   f"column {column.label!r}") from None
+            scores = evaluations.get((datasets[column.task], row.method))
+            cells[(row.label, column.label)] = make_cell(scores, column.metric, entry.value)
+            directions[column.label] = entry.direction
+    return Table(spec, datasets, cells, directions)
+
+
+def build_tables(published: dict, evaluations: Evaluations, faces_dataset: str, actors_dataset: str) -> list[Table]:
+    datasets = {"faces": faces_dataset, "actors": actors_dataset}
+    return [build_table(spec, published, evaluations, datasets) for spec in TABLES]
+
+
+def table_markdown(table: Table, profile: str) -> str:
+    spec = table.spec
+    header = "| Method | " + " | ".join(c.label for c in spec.columns) + " |"
+    lines = [f"### {table.title()}", "",
+             f"Profile `{profile}`. Cell: reproduced mean ± half-width of its 95% bootstrap interval "
+             f"(published on {table.published_on()}, reproduced - published); "
+             f"{_directions_text(table.directions)}. "
+             f"{spec.note}", "",
+             header, "|" + " --- |" * (len(spec.columns) + 1)]
+    for row in spec.rows:
+        lines.append(f"| {row.label} | " + " | ".join(table.cells[(row.label, c.label)].text()
+                                                      for c in spec.columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _directions_text(directions: dict[str, str]) -> str:
+    if len(set(directions.values())) == 1:
+        return f"{next(iter(directions.values()))} is better in every column"
+    return "; ".join(f"{column}: {d} is better" for column, d in directions.items())
+
+
+def table_frame(table: Table):
+    """The paper's layout with numbers: per column its value (or status), interval, published, delta."""
+    import pandas as pd
+    records = []
+    for row in table.spec.rows:
+        record = {"method": row.label}
+        for column in table.spec.columns:
+            cell = table.cells[(row.label, column.label)]
+            name = f"{column.label} [{table.datasets[column.task]}]"
+            r = cell.reproduced
+            record[name] = round(r.mean, 6) if r else cell.status
+            record[f"{name} low"] = round(r.low, 6) if r else None
+            record[f"{name} high"] = round(r.high, 6) if r else None
+            record[f"{column.label} published [{PAPER_DATASET[column.task]}]"] = cell.published
+            record[f"{column.label} delta"] = None if cell.delta is None else round(cell.delta, 6)
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+# ---------------------------------------------------------------------------------------------
+# Findings: does the paper's ordering hold in the reproduced numbers?
+
+PROFILE_CAVEATS = {
+    "smoke": "Profile `smoke`: tiny images and a few hundred training steps. These numbers check "
+             "the pipeline's mechanics; they are not a reproduction of the paper, and neither an "
+             "ordering that holds nor one that fails says anything about the paper's claims.",
+    "synth": "Profile `synth`: the paper's image sizes with shortened training.",
+    "paper": "Profile `paper`: the paper's sizes and training lengths.",
+}
+
+
+def _order_text(ranked: list[tuple[str, float]], direction: str) -> str:
+    sign = " < " if direction == "lower" else " > "
+    return sign.join(f"{label} ({value:.{DECIMALS}f})" for label, value in ranked)
+
+
+def column_finding(table: Table, column: Column) -> str:
+    """One line: the paper's order of the methods in this column, and whether it holds."""
+    direction = table.directions[column.label]
+    methods = [r for r in table.spec.rows if not r.reference]
+    cells = {r.label: table.cells[(r.label, column.label)] for r in methods}
+    compared = [label for label, c in cells.items() if c.reproduced is not None and c.published is not None]
+    not_run = [label for label, c in cells.items() if c.status == NOT_RUN]
+    missing = f" (not run: {'; '.join(not_run)})" if not_run else ""
+    if len(compared) < 2:
+        only = f"only {compared[0]} has a reproduced number" if compared else "no method has a reproduced number"
+        return f"- {column.label}: **cannot check**: {only}{missing}."
+    reverse = direction == "higher"
+    paper = sorted(((l, cells[l].published) for l in compared), key=lambda p: p[1], reverse=reverse)
+    ours = sorted(((l, cells[l].reproduced.mean) for l in compared), key=lambda p: p[1], reverse=reverse)
+    if [l for l, _ in paper] == [l for l, _ in ours]:
+        verdict = "**holds**"
+    elif paper[0][0] == ours[0][0]:
+        verdict = f"**partly holds**: {paper[0][0]} is best, the order of the others differs"
+    else:
+        verdict = f"**does not hold**: {ours[0][0]} is best, not {paper[0][0]}"
+    overlaps = [f"{a} and {b}" for (a, _), (b, _) in zip(ours, ours[1:])
+                if _overlap(cells[a].reproduced, cells[b].reproduced)]
+    resolved = (f"; 95% intervals overlap ({'; '.join(overlaps)}), so those steps are not resolved"
+                if overlaps else "")
+    return (f"- {column.label} ({direction} is better): paper {_order_text(paper, direction)}; reproduced "
+            f"{_order_text(ours, direction)}: {verdict}{resolved}{missing}.")
+
+
+def _overlap(a: Interval, b: Interval) -> bool:
+    return a.low <= b.high and b.low <= a.high
+
+
+def _stand_in_caveat(tables: list[Table]) -> str:
+    used = sorted({t.datasets[c.task] for t in tables for c in t.spec.columns})
+    synthetic = [d for d in used if d.endswith("-synth")]
+    if not synthetic:
+        return "ACD uses dlib's face embedder, not the paper's OpenFace."
+    return (f"Numbers from the synthetic stand-ins ({', '.join(synthetic)}) are compared with the paper's "
+            "MUG / Penn Action numbers only for their ordering; their absolute values are not "
+            "comparable (other data, and ACD uses dlib's face embedder, not OpenFace).")
+
+
+def findings_markdown(tables: list[Table], profile: str) -> str:
+    lines = ["# Findings: reproduced vs published", "",
+             "Generated by `python -m pipelines.report` (the `report` stage); do not edit.", "",
+             PROFILE_CAVEATS.get(profile, f"Profile `{profile}`."), _stand_in_caveat(tables), ""]
+    for table in tables:
+        lines += [f"## {table.title()}", ""]
+        lines += [column_finding(table, column) for column in table.spec.columns]
+        lines += [f"- {row.label}: {NOT_RUN} ({row.source})." for row in table.spec.rows
+                  if row.source and all(table.cells[(row.label, c.label)].status == NOT_RUN
+                                        for c in table.spec.columns)]
+        lines.append("")
+    lines += ["## Table 2: user study", "",
+              "Not reproduced: it needs human raters. Its published numbers are in "
+              "`reports/published.yaml`.", "",
+              "## Regression gate", "",
+              f"`python -m pipelines.report --check` compares the current headline numbers with "
+              f"`{BASELINE}` (profile `{BASELINE_PROFILE}`) and fails, naming the metric, when one "
+              "moved beyond `report.rel_tolerance` / `report.abs_tolerance` (params.yaml). After an "
+              "intended change: `dvc repro`, then `python -m pipelines.report --update-baseline`, "
+              "and commit the new baseline together with the change.", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures (seaborn).
+
+def class_scores(evaluations: Evaluations, dataset: str, metric: str):
+    """Per class and method: the metric's mean and 95% interval from '<metric>/<class>' keys."""
+    import pandas as pd
+    records = [{"method": method, "class": key.split("/", 1)[1], "mean": s.mean, "low": s.low, "high": s.high}
+               for (ds, method), scores in sorted(evaluations.items()) if ds == dataset
+               for key, s in scores.items() if key.startswith(f"{metric}/")]
+    return pd.DataFrame.from_records(records, columns=["method", "class", "mean", "low", "high"])
+
+
+def plot_per_class(frame, dataset: str, metric: str, profile: str, path: Path) -> None:
+    """Fig. 7 style: one bar per class and method, with its 95% interval."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    classes, methods = sorted(frame["class"].unique()), sorted(frame["method"].unique())
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(classes) + 2), 4))
+    if frame.empty:
+        ax.text(0.5, 0.5, f"no evaluate results on {dataset}", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        sns.barplot(frame, x="class", y="mean", hue="method", order=classes, hue_order=methods,
+                    errorbar=None, ax=ax)
+        width = 0.8 / len(methods)   # seaborn's dodge: hue levels share 0.8 of each slot
+        for _, r in frame.iterrows():
+            x = classes.index(r["class"]) - 0.4 + (methods.index(r["method"]) + 0.5) * width
+            ax.errorbar(x, r["mean"], yerr=[[r["mean"] - r["low"]], [r["high"] - r["mean"]]],
+                        color="black", capsize=2, linewidth=1)
+        ax.set_xlabel("action class")
+        ax.set_ylabel(f"{metric.upper()} (dB)" if metric == "psnr" else metric)
+        ax.tick_params(axis="x", rotation=30)
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
+        ax.set_title(f"{metric.upper()} per class on {DATASET_TITLES.get(dataset, dataset)}, profile {profile}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_published_vs_reproduced(tables: list[Table], profile: str, path: Path) -> None:
+    """One panel per table column: reproduced (with its interval) against published, and y = x."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+    import seaborn as sns
+    panels = [(t, c) for t in tables for c in t.spec.columns]
+    ncols = 4
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.6 * nrows), squeeze=False)
+    for ax, (table, column) in zip(axes.flat, panels):
+        points = [(row.label, cell.published, cell.reproduced) for row in table.spec.rows
+                  for cell in [table.cells[(row.label, column.label)]]
+                  if cell.reproduced is not None and cell.published is not None]
+        ax.set_title(f"Table {table.spec.number}, {column.label}\n"
+                     f"{table.datasets[column.task]} vs {PAPER_DATASET[column.task]}", fontsize=9)
+        ax.set_xlabel(f"published ({PAPER_DATASET[column.task]})")
+        ax.set_ylabel(f"reproduced ({table.datasets[column.task]})")
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        if not points:
+            ax.text(0.5, 0.5, NOT_RUN, ha="center", va="center", transform=ax.transAxes)
+            continue
+        sns.scatterplot(x=[p for _, p, _ in points], y=[r.mean for _, _, r in points],
+                        hue=[label for label, _, _ in points], ax=ax, s=40, legend=False)
+        for label, pub, r in points:
+            ax.errorbar(pub, r.mean, yerr=[[r.mean - r.low], [r.high - r.mean]], color="gray", linewidth=1)
+            ax.annotate(label, (pub, r.mean), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        values = [p for _, p, _ in points] + [r.low for *_, r in points] + [r.high for *_, r in points]
+        ax.plot([min(values), max(values)], [min(values), max(values)], "k--", linewidth=0.8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_axis_off()
+    fig.suptitle(f"Published vs reproduced, profile {profile} (dashed: y = x)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_figures(tables: list[Table], evaluations: Evaluations, actors_dataset: str, profile: str,
+                  folder: Path) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    per_class = folder / "psnr-per-class.png"
+    plot_per_class(class_scores(evaluations, actors_dataset, "psnr"), actors_dataset, "psnr", profile, per_class)
+    versus = folder / "published-vs-reproduced.png"
+    plot_published_vs_reproduced(tables, profile, versus)
+    return [per_class, versus]
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole report, and the regression gate.
+
+def write_tables(tables: list[Table], profile: str, folder: Path) -> list[Path]:
+    written = []
+    for table in tables:
+        md = folder / f"table{table.spec.number}.md"
+        md.write_text(table_markdown(table, profile))
+        csv = folder / f"table{table.spec.number}.csv"
+        table_frame(table).to_csv(csv, index=False, lineterminator="\n")
+        written += [md, csv]
+    summary = folder / "summary.md"
+    summary.write_text(findings_markdown(tables, profile))
+    return written + [summary]
+
+
+def write_report(evaluations: Evaluations, published: dict, profile: str, faces_dataset: str,
+                 actors_dataset: str, tables_dir: Path = TABLES_DIR,
+                 figures_dir: Path = FIGURES_DIR) -> tuple[list[Table], list[Path]]:
+    """Tables, findings and figures, each folder replaced atomically; returns the tables and files."""
+    tables = build_tables(published, evaluations, faces_dataset, actors_dataset)
+    with atomic_dir(tables_dir) as tmp:
+        names = [p.name for p in write_tables(tables, profile, tmp)]
+    with atomic_dir(figures_dir) as tmp:
+        figure_names = [p.name for p in write_figures(tables, evaluations, actors_dataset, profile, tmp)]
+    return tables, [tables_dir / n for n in names] + [figures_dir / n for n in figure_names]
+
+
+def headline_numbers(evaluations: Evaluations) -> dict[str, float]:
+    """'<dataset>/<method>/<metric>' -> mean, for every top-level (not per-class) metric."""
+    return {f"{dataset}/{method}/{key}": s.mean
+            for (dataset, method), scores in sorted(evaluations.items())
+            for key, s in sorted(scores.items()) if "/" not in key}
+
+
+def regressions(baseline: dict[str, float], current: dict[str, float], rel: float, abs_: float) -> list[str]:
+    """One message per baseline number that is gone or moved beyond abs_ + rel * |old|."""
+    failures = []
+    for name, old in sorted(baseline.items()):
+        new = current.get(name)
+        if new is None:
+            failures.append(f"{name}: {old:.6g} in the baseline, no current value (its evaluate JSON "
+                            "or metric is gone)")
+        elif abs(new - old) > abs_ + rel * abs(old):
+            change = f" ({(new - old) / abs(old):+.1%})" if old else ""
+            failures.append(f"{name}: moved from {old:.6g} to {new:.6g}{change}, beyond the tolerance "
+                            f"{abs_:g} + {rel:g} * |old|")
+    return failures
+
+
+def read_baseline(path: Path = BASELINE) -> dict[str, float]:
+    try:
+        raw = json.loads(Path(path).read_text())
+        return {str(k): float(v) for k, v in raw["metrics"].items()}
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: missing; create it with `python -m pipelines.report --update-baseline` "
+                           "after a smoke-profile `dvc repro`") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        raise DatasetError(f"{path}: expected JSON with a `metrics` object of numbers") from None
+
+
+def write_baseline(numbers: dict[str, float], path: Path = BASELINE) -> None:
+    payload = {
+        "profile": BASELINE_PROFILE,
+        "note": "Headline numbers of every evaluate JSON at the smoke profile. Checked by "
+                "`python -m pipelines.report --check`; rewrite on purpose with "
+                "`python -m pipelines.report --update-baseline` and commit it with the change.",
+        "metrics": {k: round(v, 6) for k, v in sorted(numbers.items())},
+    }
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def _require_smoke(params: Params, action: str) -> None:
+    if params.profile != BASELINE_PROFILE:
+        raise DatasetError(f"{action}: {BASELINE} holds `{BASELINE_PROFILE}` numbers but params.yaml has "
+                           f"profile `{params.profile}`")
+
+
+def check(params: Params, metrics_dir: Path = METRICS_DIR, baseline_path: Path = BASELINE) -> list[str]:
+    """The regression gate: failure messages (empty when every number is within tolerance)."""
+    _require_smoke(params, "--check")
+    baseline = read_baseline(baseline_path)
+    current = headline_numbers(load_evaluations(metrics_dir))
+    return regressions(baseline, current, params.report.rel_tolerance, params.report.abs_tolerance)
+
+
+def _table_metrics(tables: list[Table]) -> dict[str, float]:
+    """'table<n>/<method>/<metric>' -> reproduced mean: the headline numbers logged to MLflow."""
+    return {f"table{t.spec.number}/{row.method}/{column.metric}": cell.reproduced.mean
+            for t in tables for row in t.spec.rows for column in t.spec.columns
+            for cell in [t.cells[(row.label, column.label)]] if cell.reproduced is not None}
+
+
+def main(params: Params, args) -> None:
+    if args.check:
+        failures = check(params)
+        for line in failures:
+            print(f"regression: {line}", file=sys.stderr)
+        if failures:
+            print(f"error: {len(failures)} number(s) moved beyond tolerance of {BASELINE}; if intended, "
+                  "run `python -m pipelines.report --update-baseline` and commit it", file=sys.stderr)
+            sys.exit(1)
+        print(f"report --check: every number within tolerance of {BASELINE}")
+        return
+    evaluations = load_evaluations()
+    if args.update_baseline:
+        _require_smoke(params, "--update-baseline")
+        numbers = headline_numbers(evaluations)
+        write_baseline(numbers)
+        print(f"report: wrote {len(numbers)} numbers to {BASELINE}")
+        return
+    published = load_published()
+    report = params.report
+    tags = {"faces_dataset": report.faces_dataset, "actors_dataset": report.actors_dataset}
+    with tracking.start_run("report", params, tags=tags):
+        tables, files = write_report(evaluations, published, params.profile,
+                                     report.faces_dataset, report.actors_dataset)
+        tracking.log_metrics(_table_metrics(tables))
+        for path in files:
+            tracking.log_artifact(path)
+    ran = sorted(f"{d}/{m}" for d, m in evaluations)
+    print(f"report: tables {TABLES_DIR}, figures {FIGURES_DIR}; from {len(ran)} evaluate results: {', '.join(ran)}")
+
+
+if __name__ == "__main__":
+    p = _stage.parser(__doc__.splitlines()[0])
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help=f"fail when a number moved beyond tolerance of {BASELINE}")
+    mode.add_argument("--update-baseline", action="store_true", help=f"rewrite {BASELINE} from the current numbers")
+    _stage.run(main, p)

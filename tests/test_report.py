@@ -1,0 +1,263 @@
+"""The report stage: published numbers match the paper's text, tables from evaluate JSONs (cell
+format, "not run", dataset in titles), findings, the regression gate and its errors."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+
+from frgan.config import load_params
+from frgan.data.errors import DatasetError
+from pipelines import report
+from tests.conftest import REPO, run_module
+
+PAPER = REPO.parent / "shared" / "paper" / "frgan-eccv2018.md"
+PUBLISHED = REPO / "reports" / "published.yaml"
+
+
+# ---------------------------------------------------------------------------------------------
+# reports/published.yaml against the paper's text.
+
+def paper_tables(text: str) -> dict[int, list[list[str]]]:
+    """Table number -> its tab-separated rows (header first), bold tags removed."""
+    tables, lines = {}, text.splitlines()
+    for i, line in enumerate(lines):
+        caption = re.match(r"\*\*Table (\d)\.\*\*", line)
+        if not caption:
+            continue
+        rows, j = [], i + 1
+        while j < len(lines) and "\t" not in lines[j]:
+            j += 1
+        while j < len(lines) and "\t" in lines[j]:
+            rows.append([re.sub(r"</?b>", "", cell).strip() for cell in lines[j].split("\t")])
+            j += 1
+        tables[int(caption.group(1))] = rows
+    return tables
+
+
+def paper_value(table: int, rows: list[list[str]], row_index: int, column: str) -> str:
+    header, data = rows[0], rows[1:]
+    if table == 2:   # one cell "ours / competitor"
+        ours, competitor = data[row_index][1].split("/")
+        return {"Ours (%)": ours, "Competitor (%)": competitor}[column].strip()
+    return data[row_index][header.index(column)]
+
+
+@pytest.fixture(scope="module")
+def paper():
+    if not PAPER.is_file():
+        pytest.skip(f"the paper's text is not at {PAPER}")
+    return paper_tables(PAPER.read_text())
+
+
+def test_published_numbers_match_the_paper(paper):
+    entries = yaml.safe_load(PUBLISHED.read_text())["numbers"]
+    row_order: dict[int, list[str]] = {}
+    compared = 0
+    for entry in entries:
+        table = entry["table"]
+        order = row_order.setdefault(table, [])
+        if entry["row"] not in order:
+            order.append(entry["row"])
+        printed = paper_value(table, paper[table], order.index(entry["row"]), entry["column"])
+        if entry["value"] is None:
+            assert printed == "-", (entry, printed)
+        else:
+            assert float(printed) == entry["value"], (entry, printed)
+        compared += 1
+    assert compared >= 6 and set(row_order) == {1, 2, 3, 4}
+    for table, rows in row_order.items():   # every paper row is typed, in the paper's order
+        assert len(rows) == len(paper[table]) - 1, table
+        if table != 4:   # Table 4's labels lost their negation bars in the text copy
+            assert rows == [r[0] for r in paper[table][1:]], table
+
+
+def test_published_entries_are_complete():
+    entries = yaml.safe_load(PUBLISHED.read_text())["numbers"]
+    for entry in entries:
+        assert entry["direction"] in ("lower", "higher") and entry["source"].startswith(f"Table {entry['table']}")
+    published = report.load_published(PUBLISHED)
+    assert len(published) == len(entries)   # no duplicate (table, row, column)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables from fake evaluate JSONs.
+
+def write_evaluation(folder, dataset: str, method: str, **metrics) -> None:
+    """metrics: name -> (mean, low, high)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    body = {"dataset": dataset, "method": method, "videos": 4, "frames_per_video": 8}
+    body.update({k.replace("__", "/"): dict(zip(("mean", "low", "high"), v)) for k, v in metrics.items()})
+    (folder / f"evaluate-{dataset}-{method}.json").write_text(json.dumps(body))
+
+
+@pytest.fixture
+def fake_metrics(tmp_path):
+    folder = tmp_path / "metrics"
+    write_evaluation(folder, "faces-synth", "frgan", acd_i=(0.123, 0.118, 0.138), acd_c=(0.09, 0.08, 0.10))
+    write_evaluation(folder, "faces-synth", "mocogan", acd_i=(0.30, 0.29, 0.31), acd_c=(0.20, 0.19, 0.21))
+    write_evaluation(folder, "actors-synth", "frgan", mse=(0.5, 0.4, 0.6), mse_gt=(0.02, 0.018, 0.022),
+                     psnr=(16.0, 15.0, 17.0), psnr__golf_swing=(17.0, 16.0, 18.0))
+    write_evaluation(folder, "actors-synth", "vgan", mse=(0.04, 0.035, 0.045), psnr__golf_swing=(14.0, 13.0, 15.0))
+    return folder
+
+
+def build(tmp_path, metrics, faces="faces-synth", actors="actors-synth", profile="smoke"):
+    evaluations = report.load_evaluations(metrics)
+    tables, files = report.write_report(evaluations, report.load_published(PUBLISHED), profile, faces, actors,
+                                        tmp_path / "tables", tmp_path / "figures")
+    return {t.spec.number: t for t in tables}, files
+
+
+def cell(table, row: str, column: str) -> str:
+    return table.cells[(row, column)].text()
+
+
+def test_cells_show_reproduced_interval_published_and_delta(tmp_path, fake_metrics):
+    tables, _ = build(tmp_path, fake_metrics)
+    assert cell(tables[1], "FRGAN", "ACD-I") == "0.123 ± 0.010 (0.184, -0.061)"
+    assert cell(tables[3], "VGAN", "MSE") == "0.040 ± 0.005 (0.047, -0.007)"
+    assert cell(tables[3], "VGAN", "MSE (GT)") == "-"   # neither printed nor measured
+    assert cell(tables[4], "G_M (dense) + G_R", "MSE") == "0.020 ± 0.002 (0.011, +0.009)"  # mse_gt
+
+
+def test_missing_methods_show_not_run(tmp_path, fake_metrics):
+    tables, _ = build(tmp_path, fake_metrics)
+    assert cell(tables[1], "MCNet", "ACD-I") == "not run"
+    assert cell(tables[1], "Reference", "ACD-C") == "not run"
+    assert cell(tables[3], "Villegas et al.", "MSE (GT)") == "not run"
+    assert cell(tables[4], "G_M (dense) only", "ACD-C") == "not run"
+    markdown = (tmp_path / "tables" / "table4.md").read_text()
+    assert "| G_M without dense, no G_R | not run | not run | not run |" in markdown
+
+
+def test_cell_text_formats():
+    interval = report.Interval(0.0112, 0.0100, 0.0120)
+    assert report.Cell(interval, 0.011, "ok").text() == "0.011 ± 0.001 (0.011, +0.000)"
+    assert report.Cell(report.Interval(0.0109, 0.01, 0.012), 0.011, "ok").text() == "0.011 ± 0.001 (0.011, +0.000)"
+    assert report.Cell(interval, None, "ok").text() == "0.011 ± 0.001 (-)"
+    assert report.Cell(None, 0.011, "not measured").text() == "not measured"
+
+
+def test_titles_name_the_dataset_the_numbers_came_from(tmp_path, fake_metrics):
+    build(tmp_path, fake_metrics)
+    table1 = (tmp_path / "tables" / "table1.md").read_text().splitlines()[0]
+    table3 = (tmp_path / "tables" / "table3.md").read_text().splitlines()[0]
+    table4 = (tmp_path / "tables" / "table4.md").read_text().splitlines()[0]
+    assert "reproduced on faces-synth (synthetic stand-in for MUG)" in table1
+    assert "reproduced on actors-synth (synthetic stand-in for Penn Action)" in table3
+    assert "faces-synth" in table4 and "actors-synth" in table4
+    mug, _ = build(tmp_path / "real", fake_metrics, faces="mug", actors="penn")
+    assert mug[1].title().endswith("reproduced on MUG")
+    assert cell(mug[1], "FRGAN", "ACD-I") == "not run"   # faces-synth numbers never fill a MUG table
+
+
+def test_csv_keeps_the_numbers_in_the_paper_layout(tmp_path, fake_metrics):
+    build(tmp_path, fake_metrics)
+    frame = pd.read_csv(tmp_path / "tables" / "table3.csv").set_index("method")
+    assert list(frame.index) == ["VGAN", "Mathieu et al.", "Villegas et al.", "FRGAN"]
+    assert float(frame.loc["FRGAN", "MSE [actors-synth]"]) == 0.5
+    assert frame.loc["FRGAN", "MSE published [Penn Action]"] == 0.023
+    assert frame.loc["Mathieu et al.", "MSE [actors-synth]"] == "not run"
+
+
+def test_findings_state_whether_the_paper_order_holds(tmp_path, fake_metrics):
+    build(tmp_path, fake_metrics)
+    summary = (tmp_path / "tables" / "summary.md").read_text()
+    assert "not a reproduction of the paper" in summary      # the smoke caveat
+    table1 = summary.split("## Table 1")[1].split("## Table 3")[0]
+    assert "- ACD-I (lower is better): paper FRGAN (0.184) < MoCoGAN (0.291); reproduced " \
+           "FRGAN (0.123) < MoCoGAN (0.300): **holds**" in table1
+    table3 = summary.split("## Table 3")[1].split("## Table 4")[0]
+    assert "- MSE (lower is better)" in table3 and "**does not hold**: VGAN is best, not FRGAN" in table3
+    assert "- MSE (GT): **cannot check**: only FRGAN has a reproduced number" in table3
+    assert "Reference: not run (" in table1
+
+
+def test_figures_are_written(tmp_path, fake_metrics):
+    _, files = build(tmp_path, fake_metrics)
+    figures = sorted(p.name for p in files if p.suffix == ".png")
+    assert figures == ["psnr-per-class.png", "published-vs-reproduced.png"]
+    assert all(p.stat().st_size > 0 for p in files)
+    assert report.class_scores(report.load_evaluations(fake_metrics), "actors-synth", "psnr").shape == (2, 5)
+
+
+# ---------------------------------------------------------------------------------------------
+# The regression gate.
+
+def test_regression_fails_beyond_tolerance_and_names_the_metric():
+    baseline = {"actors-synth/frgan/mse": 0.024, "actors-synth/frgan/psnr": 16.35}
+    within = {"actors-synth/frgan/mse": 0.0250, "actors-synth/frgan/psnr": 16.0}
+    assert report.regressions(baseline, within, rel=0.05, abs_=1e-4) == []
+    moved = {"actors-synth/frgan/mse": 0.030, "actors-synth/frgan/psnr": 16.35}
+    [failure] = report.regressions(baseline, moved, rel=0.05, abs_=1e-4)
+    assert failure.startswith("actors-synth/frgan/mse: moved from 0.024 to 0.03 (+25.0%)")
+    [gone] = report.regressions(baseline, {"actors-synth/frgan/psnr": 16.35}, rel=0.05, abs_=1e-4)
+    assert gone.startswith("actors-synth/frgan/mse: 0.024 in the baseline, no current value")
+
+
+def test_check_reads_the_baseline_and_the_metrics(tmp_path, fake_metrics):
+    params = load_params(REPO / "params.yaml").model_copy(update={"profile": "smoke"})
+    baseline = tmp_path / "baseline.json"
+    report.write_baseline(report.headline_numbers(report.load_evaluations(fake_metrics)), baseline)
+    assert report.check(params, fake_metrics, baseline) == []
+    write_evaluation(fake_metrics, "faces-synth", "frgan", acd_i=(0.2, 0.19, 0.21), acd_c=(0.09, 0.08, 0.10))
+    [failure] = report.check(params, fake_metrics, baseline)
+    assert "faces-synth/frgan/acd_i: moved from 0.123 to 0.2" in failure
+    with pytest.raises(DatasetError, match="holds `smoke` numbers but params.yaml has profile `paper`"):
+        report.check(params.model_copy(update={"profile": "paper"}), fake_metrics, baseline)
+
+
+def test_committed_baseline_holds_smoke_numbers():
+    raw = json.loads((REPO / "reports" / "smoke-baseline.json").read_text())
+    assert raw["profile"] == "smoke" and raw["metrics"]
+    for name, value in raw["metrics"].items():
+        dataset, method, metric = name.split("/")
+        assert dataset in ("faces-synth", "actors-synth") and isinstance(value, float), name
+
+
+# ---------------------------------------------------------------------------------------------
+# The stage's command line.
+
+def _stage_dir(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "reports").mkdir()
+    shutil.copy(PUBLISHED, tmp_path / "reports" / "published.yaml")
+    return tmp_path / "reports" / "metrics"
+
+
+def test_malformed_evaluate_json_is_a_one_line_error(tmp_path):
+    metrics = _stage_dir(tmp_path)
+    metrics.mkdir()
+    (metrics / "evaluate-actors-synth-frgan.json").write_text('{"dataset": "actors-synth", "method": ')
+    result = run_module("pipelines.report", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: reports/metrics/evaluate-actors-synth-frgan.json: not valid JSON (Expecting value at line 1)"]
+    assert not (tmp_path / "reports" / "tables").exists()
+
+
+def test_check_exits_1_naming_the_moved_metric(tmp_path):
+    metrics = _stage_dir(tmp_path)
+    write_evaluation(metrics, "actors-synth", "frgan", mse=(0.03, 0.02, 0.04))
+    report.write_baseline({"actors-synth/frgan/mse": 0.024}, tmp_path / "reports" / "smoke-baseline.json")
+    result = run_module("pipelines.report", "--check", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "regression: actors-synth/frgan/mse: moved from 0.024 to 0.03" in result.stderr
+
+
+def test_current_metrics_pass_the_regression_gate():
+    """The CI gate: the evaluate JSONs in reports/metrics against the committed smoke baseline."""
+    params = load_params(REPO / "params.yaml")
+    if params.profile != report.BASELINE_PROFILE:
+        pytest.skip(f"params.yaml profile is {params.profile!r}; the baseline holds smoke numbers")
+    metrics = REPO / report.METRICS_DIR
+    if not any(metrics.glob("evaluate-*.json")):
+        pytest.skip(f"no evaluate results in {metrics}; run `dvc repro` first")
+    failures = report.check(params, metrics, REPO / report.BASELINE)
+    assert not failures, ("moved beyond tolerance (if intended: `python -m pipelines.report "
+                          "--update-baseline`):\n" + "\n".join(failures))
