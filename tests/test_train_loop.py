@@ -76,6 +76,13 @@ def test_checkpoint_of_another_configuration_is_discarded(tmp_path):
     assert other.latest_path() is None
 
 
+def test_checkpoint_of_other_code_is_discarded(tmp_path, monkeypatch):
+    _train(tmp_path / "g", 10)
+    monkeypatch.setattr("frgan.train.checkpoint.code_fingerprint", lambda: "edited-code")
+    model, opt, _ = _toy()
+    assert Checkpoints(tmp_path / "g").load_latest({"model": model, "opt": opt}) == 0
+
+
 def test_checkpoint_of_other_models_is_refused(tmp_path):
     _train(tmp_path / "d", 5)
     model, _, _ = _toy()

@@ -6,6 +6,7 @@ dicts and the step are all a resumed run needs to continue bit-for-bit on the CP
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from pathlib import Path
@@ -20,6 +21,18 @@ NAME = re.compile(r"^step-(\d{8})\.pt$")
 FORMAT = 1   # bump when the layout of the saved dict changes
 
 
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 (16 hex) of the training code (every .py under frgan/ and baselines/): a checkpoint
+    written by other code is never resumed from, even when the settings are unchanged."""
+    import hashlib
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for path in sorted([*root.joinpath("frgan").rglob("*.py"), *root.joinpath("baselines").rglob("*.py")]):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint folder holds nothing loadable that matches the models being trained."""
 
@@ -27,14 +40,15 @@ class CheckpointError(RuntimeError):
 class Checkpoints:
     """The checkpoints of one training run, in `folder`, the newest `keep` kept.
 
-    `fingerprint` names the configuration (params hash, data fingerprint): checkpoints of an
-    earlier configuration left in the folder are discarded, never resumed from.
+    `fingerprint` names the configuration (params hash, data fingerprint); the training code's
+    own hash is added to it. Checkpoints of another configuration or other code left in the
+    folder are discarded, never resumed from.
     """
 
     def __init__(self, folder: str | Path, keep: int = 2, fingerprint: str = ""):
         self.folder = Path(folder)
         self.keep = keep
-        self.fingerprint = fingerprint
+        self.fingerprint = f"{fingerprint}+code:{code_fingerprint()}"
 
     def _all(self) -> list[tuple[int, Path]]:
         if not self.folder.is_dir():

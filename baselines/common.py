@@ -1,0 +1,249 @@
+"""What the predictor baselines (Villegas et al. 2017, MCNet, Mathieu et al.) share.
+
+- `gdl_loss`: the gradient difference loss of Mathieu et al. 2016, also MCNet's L_gdl.
+- `DcganDiscriminator`: the DCGAN discriminator both of Villegas et al.'s codes use (the ICML
+  2017 analogy network's D and MCNet's D are the same network).
+- `bce_loss`, `GanBalance`: their (non-saturating, sigmoid cross-entropy) GAN and the margin
+  rule both of Villegas et al.'s training loops use to skip D or G updates.
+- `rollout`: autoregressive generation, each predicted frame fed back as the next input
+  (MCNet and Mathieu et al. observe only the input frame in the paper's protocol, 4.2-4.3).
+- `generate_videos`, `save_generator`, `load_generator`, `fingerprint`, `xavier_init`,
+  `profile_settings`: the plumbing every baseline method needs.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from frgan.config import Params
+from frgan.io import atomic_file
+from frgan.task import Task, to_uint8_frames
+
+LEAKY_SLOPE = 0.2
+GAN_MARGIN = 0.3   # Villegas et al.'s training loops (ICML 2017 and MCNet): `margin = 0.3`
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses.
+
+def gdl_loss(pred: torch.Tensor, target: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """Gradient difference loss (Mathieu et al. 2016, eq. 5) on (..., H, W) tensors.
+
+    mean_{ij} | |Y_ij - Y_{i-1,j}| - |Y^_ij - Y^_{i-1,j}| |^alpha
+      + mean_{ij} | |Y_{i,j-1} - Y_ij| - |Y^_{i,j-1} - Y^_ij| |^alpha,
+    each a mean over the valid neighbour pairs of its direction (the authors' Torch criterion:
+    two AbsCriterion on the cropped differences, summed). MCNet's TF code convolves with SAME
+    padding instead, which adds one border row/column of differences against zero.
+    """
+    def term(dim: int) -> torch.Tensor:
+        d_true = target.diff(dim=dim).abs()
+        d_pred = pred.diff(dim=dim).abs()
+        return ((d_true - d_pred).abs() ** alpha).mean()
+    return term(-2) + term(-1)
+
+
+def bce_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    """Sigmoid cross-entropy against all-real (1) or all-fake (0) labels, batch mean."""
+    labels = torch.full_like(logits, 1.0 if real else 0.0)
+    return F.binary_cross_entropy_with_logits(logits, labels)
+
+
+def to_unit_range(frames: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1] (the TF codes' `inverse_transform`)."""
+    return (frames + 1.0) / 2.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks.
+
+def conv_out_side(side: int, kernel: int, stride: int, padding: int) -> int:
+    return (side + 2 * padding - kernel) // stride + 1
+
+
+class DcganDiscriminator(nn.Module):
+    """DCGAN D of Villegas et al.'s codes: four 5x5 stride-2 convs (`width` x 1, 2, 4, 8), batch
+    norm on all but the first, LeakyReLU(0.2), a linear layer to one logit. forward -> (B,)."""
+
+    def __init__(self, in_channels: int, image_size: int, width: int = 64):
+        super().__init__()
+        channels = [in_channels] + [width * 2 ** i for i in range(4)]
+        layers: list[nn.Module] = []
+        side = image_size
+        for i in range(4):
+            layers.append(nn.Conv2d(channels[i], channels[i + 1], 5, stride=2, padding=2))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(channels[i + 1]))
+            layers.append(nn.LeakyReLU(LEAKY_SLOPE))
+            side = conv_out_side(side, 5, 2, 2)
+        self.in_channels = in_channels
+        self.features = nn.Sequential(*layers)
+        self.logit = nn.Linear(channels[-1] * side * side, 1)
+        xavier_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logit(self.features(x).flatten(1)).squeeze(1)
+
+
+def xavier_init(module: nn.Module) -> None:
+    """Villegas et al.'s TF init: convs Glorot-uniform, linear N(0, 0.02), biases 0, batch-norm
+    scale 1 (TF's batch_norm default)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d)) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training helpers.
+
+class GanBalance:
+    """The margin rule of Villegas et al.'s loops: after a step, stop updating D while it is too
+    good (either of its losses < margin) and G while D is too bad (either > 1 - margin); a
+    stopped one resumes only when both would stop. Keeps its two flags in the checkpoint
+    (state_dict). `margin=None`: both always update."""
+
+    def __init__(self, margin: Optional[float] = GAN_MARGIN):
+        self.margin = margin
+        self.update_d = True
+        self.update_g = True
+
+    @property
+    def active(self) -> bool:
+        return self.margin is not None
+
+    def observe(self, d_loss_real: float, d_loss_fake: float) -> None:
+        if self.margin is None:
+            return
+        if d_loss_fake < self.margin or d_loss_real < self.margin:
+            self.update_d = False
+        if d_loss_fake > 1.0 - self.margin or d_loss_real > 1.0 - self.margin:
+            self.update_g = False
+        if not self.update_d and not self.update_g:
+            self.update_d = self.update_g = True
+
+    def state_dict(self) -> dict[str, bool]:
+        return {"update_d": self.update_d, "update_g": self.update_g}
+
+    def load_state_dict(self, state: dict[str, bool]) -> None:
+        self.update_d, self.update_g = bool(state["update_d"]), bool(state["update_g"])
+
+
+def requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+def grad_norm(module: nn.Module) -> float:
+    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
+    return float(torch.stack(norms).norm()) if norms else 0.0
+
+
+def adam(module: nn.Module, lr: float, betas: Sequence[float]) -> torch.optim.Adam:
+    return torch.optim.Adam(module.parameters(), lr=lr, betas=(float(betas[0]), float(betas[1])))
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module,
+                   enabled: bool = True) -> float:
+    """Backpropagate `loss` into `module` and step when `enabled`; return the gradient norm."""
+    optimizer.zero_grad(set_to_none=True)
+    if not enabled:
+        return 0.0
+    loss.backward()
+    norm = grad_norm(module)
+    optimizer.step()
+    return norm
+
+
+# ---------------------------------------------------------------------------------------------
+# Autoregressive generation.
+
+# predict(history, state) -> (next frame (B, 3, H, W), new state)
+Predictor = Callable[[list[torch.Tensor], Any], tuple[torch.Tensor, Any]]
+
+
+def rollout(predict: Predictor, first: torch.Tensor, n_frames: int, state: Any = None) -> torch.Tensor:
+    """Generate `n_frames` frames after `first`, each from the frames so far (the observed one,
+    then the model's own predictions). Returns (B, 3, n_frames, H, W); gradients flow through
+    the fed-back predictions (the TF/Torch graphs of MCNet and Mathieu et al. do the same)."""
+    history = [first]
+    for _ in range(n_frames):
+        frame, state = predict(history, state)
+        history.append(frame)
+    return torch.stack(history[1:], dim=2)
+
+
+# video_fn(first (B,3,H,W), first_cond (B,C,H,W), cond (B,C,T,H,W)) -> clip (B,3,T,H,W)
+VideoFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@torch.no_grad()
+def generate_videos(task: Task, cond_key: str, device: str, video_fn: VideoFn, batch: int = 8) -> np.ndarray:
+    """The test videos (N, T, H, W, 3) uint8, T = the task's number of target frames."""
+    items = task.test_items()
+    conds = getattr(items, cond_key)
+    if conds is None:
+        raise ValueError(f"the {task.dataset} test set has no {cond_key!r} conditions")
+    videos = []
+    for lo in range(0, len(items.index), batch):
+        first = items.input[lo:lo + batch].to(device)
+        first_cond = items.input_cond[lo:lo + batch].to(device)
+        cond = conds[lo:lo + batch].to(device).transpose(1, 2)      # (B, C, T, H, W)
+        clip = video_fn(first, first_cond, cond)
+        videos.append(to_uint8_frames(clip.transpose(1, 2)))
+    return np.concatenate(videos)
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration and files.
+
+def profile_settings(params: Params) -> dict[str, Any]:
+    """The profile knobs every baseline scales with, as FRGAN's G_M does: base width, batch,
+    G_M's step count, and the run seed and device."""
+    size = params.size
+    return {"width": size.width, "batch": size.batch, "steps": size.gm_steps,
+            "seed": params.seed, "device": params.device}
+
+
+def training_clip_length(task: Task, params: Params) -> int:
+    """Frames a video predictor rolls out in training: the profile's temporal training window
+    (G_R's clip length: paper 4.1, 16 actors / 32 faces; smoke 4 / 8)."""
+    size = params.size
+    return size.gr_clip_actors if task.kind == "actors" else size.gr_clip_faces
+
+
+def fingerprint(cfg: Any, data: str) -> str:
+    """Names a training configuration + its data: checkpoints of another one are never resumed."""
+    from frgan.tracking import params_hash
+    return params_hash({**asdict(cfg), "data": data})
+
+
+def save_generator(path: Path, module: nn.Module, cfg: Any) -> None:
+    with atomic_file(path) as tmp:
+        torch.save({"config": asdict(cfg), "state": module.state_dict()}, tmp)
+
+
+def load_generator(path: Path, module: nn.Module) -> nn.Module:
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    module.load_state_dict(payload["state"])
+    return module.eval()
+
+
+def check_side(image_size: int, factor: int, who: str) -> None:
+    if image_size % factor:
+        raise ValueError(f"{who} needs an image side divisible by {factor}, got {image_size}")
+
+
+def log_flags(balance: Optional[GanBalance]) -> dict[str, float]:
+    return {} if balance is None or not balance.active else {"balance/update_d": float(balance.update_d),
+                                       "balance/update_g": float(balance.update_g)}
