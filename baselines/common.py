@@ -23,6 +23,7 @@ from torch import nn
 
 from frgan.config import Params
 from frgan.io import atomic_file
+from frgan.methods import Method
 from frgan.task import Task, to_uint8_frames
 
 LEAKY_SLOPE = 0.2
@@ -247,3 +248,34 @@ def check_side(image_size: int, factor: int, who: str) -> None:
 def log_flags(balance: Optional[GanBalance]) -> dict[str, float]:
     return {} if balance is None or not balance.active else {"balance/update_d": float(balance.update_d),
                                        "balance/update_g": float(balance.update_g)}
+
+
+class OneGeneratorMethod(Method):
+    """The shape the predictor baselines share: the module's training function returns one
+    generator, saved as generator.pt; `generate` reloads it and rolls out every test item.
+    Subclasses give `config`, `fit` (the module's training function), `build` and `video`."""
+
+    def config(self, task: Task, params: Params) -> Any:
+        raise NotImplementedError
+
+    def fit(self, task: Task, cfg: Any, folder: Path, checkpoint_every: int, log, log_every: int) -> nn.Module:
+        raise NotImplementedError
+
+    def build(self, task: Task, cfg: Any) -> nn.Module:
+        raise NotImplementedError
+
+    def video(self, gen: nn.Module, first: torch.Tensor, first_cond: torch.Tensor,
+              cond: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def train(self, task, params, out, checkpoints, log) -> None:
+        cfg = self.config(task, params)
+        gen = self.fit(task, cfg, checkpoints / "generator", params.train.checkpoint_every, log,
+                       params.train.log_every)
+        save_generator(out / "generator.pt", gen, cfg)
+
+    def generate(self, task, params, trained, cond_key: str = "cond") -> np.ndarray:
+        cfg = self.config(task, params)
+        gen = load_generator(trained / "generator.pt", self.build(task, cfg)).to(cfg.device)
+        return generate_videos(task, cond_key, cfg.device,
+                               lambda first, first_cond, cond: self.video(gen, first, first_cond, cond))

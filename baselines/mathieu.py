@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines import common
-from frgan.methods import Method, register
+from frgan.methods import register
 from frgan.task import Task
 from frgan.train.checkpoint import Checkpoints
 from frgan.train.loop import run_training
@@ -272,7 +272,7 @@ def train(task: Task, cfg: MathieuConfig, folder, checkpoint_every: int, log=Non
 
 
 @dataclass(frozen=True)
-class Mathieu(Method):
+class Mathieu(common.OneGeneratorMethod):
     name: str = NAME
     summary: str = ("Mathieu et al. 2016: four-scale next-frame generator, from the input frame only, "
                     "autoregressive; L2 + GDL + 0.05 adversarial (multi-scale D)")
@@ -280,18 +280,15 @@ class Mathieu(Method):
     def config(self, task: Task, params) -> MathieuConfig:
         return MathieuConfig(**common.profile_settings(params))
 
-    def train(self, task, params, out, checkpoints, log) -> None:
-        cfg = self.config(task, params)
-        gen = train(task, cfg, checkpoints / "generator", params.train.checkpoint_every, log,
-                    params.train.log_every)
-        common.save_generator(out / "generator.pt", gen, cfg)
+    def fit(self, task, cfg, folder, checkpoint_every, log, log_every):
+        return train(task, cfg, folder, checkpoint_every, log, log_every)
 
-    def generate(self, task, params, trained, cond_key: str = "cond") -> np.ndarray:
+    def build(self, task, cfg):
+        return build_generator(task, cfg)
+
+    def video(self, gen, first, first_cond, cond):
         """Conditions are ignored: 'cond' and 'cond_gt' give the same videos."""
-        cfg = self.config(task, params)
-        gen = common.load_generator(trained / "generator.pt", build_generator(task, cfg)).to(cfg.device)
-        return common.generate_videos(task, cond_key, cfg.device,
-                                      lambda first, first_cond, cond: gen.video(first, cond.shape[2]))
+        return gen.video(first, cond.shape[2])
 
 
 register(Mathieu())

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines import common
-from frgan.methods import Method, register
+from frgan.methods import register
 from frgan.task import Task
 from frgan.train.checkpoint import Checkpoints
 from frgan.train.loop import run_training
@@ -261,7 +261,7 @@ def train(task: Task, cfg: McnetConfig, folder, checkpoint_every: int, log=None,
 
 
 @dataclass(frozen=True)
-class Mcnet(Method):
+class Mcnet(common.OneGeneratorMethod):
     name: str = NAME
     summary: str = ("MCNet (Villegas et al. 2017): motion (frame differences + ConvLSTM) and content "
                     "encoders, multi-scale residuals; from the input frame only, autoregressive; MSE + GDL + 0.02 GAN")
@@ -270,19 +270,15 @@ class Mcnet(Method):
         return McnetConfig(**common.profile_settings(params),
                            train_frames=common.training_clip_length(task, params))
 
-    def train(self, task, params, out, checkpoints, log) -> None:
-        cfg = self.config(task, params)
-        gen = train(task, cfg, checkpoints / "generator", params.train.checkpoint_every, log,
-                    params.train.log_every)
-        common.save_generator(out / "generator.pt", gen, cfg)
+    def fit(self, task, cfg, folder, checkpoint_every, log, log_every):
+        return train(task, cfg, folder, checkpoint_every, log, log_every)
 
-    def generate(self, task, params, trained, cond_key: str = "cond") -> np.ndarray:
-        """Conditions are ignored (MCNet sees only the input frame): 'cond' and 'cond_gt' give
-        the same videos."""
-        cfg = self.config(task, params)
-        gen = common.load_generator(trained / "generator.pt", build_generator(task, cfg)).to(cfg.device)
-        return common.generate_videos(task, cond_key, cfg.device,
-                                      lambda first, first_cond, cond: gen(first, cond.shape[2]))
+    def build(self, task, cfg):
+        return build_generator(task, cfg)
+
+    def video(self, gen, first, first_cond, cond):
+        """Conditions are ignored (MCNet sees only the input frame): 'cond' and 'cond_gt' give the same videos."""
+        return gen(first, cond.shape[2])
 
 
 register(Mcnet())

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from baselines import common
-from frgan.methods import Method, register
+from frgan.methods import register
 from frgan.nets import MotionForecaster
 from frgan.nets.critics import join
 from frgan.task import Task
@@ -142,7 +142,7 @@ def train(task: Task, cfg: Villegas17Config, folder, checkpoint_every: int, log=
 
 
 @dataclass(frozen=True)
-class Villegas17(Method):
+class Villegas17(common.OneGeneratorMethod):
     name: str = NAME
     summary: str = ("Villegas et al. 2017: analogy network f_dec(f_img(x) + f_pose(p') - f_pose(p)) on "
                     "FRGAN's conditions, no residual learning; 0.5*MSE + GAN")
@@ -150,17 +150,14 @@ class Villegas17(Method):
     def config(self, task: Task, params) -> Villegas17Config:
         return Villegas17Config(**common.profile_settings(params))
 
-    def train(self, task, params, out, checkpoints, log) -> None:
-        cfg = self.config(task, params)
-        gen = train(task, cfg, checkpoints / "generator", params.train.checkpoint_every, log,
-                    params.train.log_every)
-        common.save_generator(out / "generator.pt", gen, cfg)
+    def fit(self, task, cfg, folder, checkpoint_every, log, log_every):
+        return train(task, cfg, folder, checkpoint_every, log, log_every)
 
-    def generate(self, task, params, trained, cond_key: str = "cond") -> np.ndarray:
-        cfg = self.config(task, params)
-        gen = common.load_generator(trained / "generator.pt", build_generator(task, cfg)).to(cfg.device)
-        return common.generate_videos(task, cond_key, cfg.device,
-                                      lambda first, first_cond, cond: coarse_clip(gen, first, first_cond, cond))
+    def build(self, task, cfg):
+        return build_generator(task, cfg)
+
+    def video(self, gen, first, first_cond, cond):
+        return coarse_clip(gen, first, first_cond, cond)
 
 
 register(Villegas17())

@@ -132,6 +132,14 @@ class Train(_Strict):
     checkpoint_every: int = Field(default=100, ge=1)
     log_every: int = Field(default=10, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    feature_vgg16_path: Optional[Path] = None   # eq. 15: a torchvision VGG16 state dict (user file)
+
+    @model_validator(mode="after")
+    def _feature_loss_has_weights(self) -> "Train":
+        if self.loss_weights.feat > 0 and self.feature_vgg16_path is None:
+            raise ValueError(f"train.loss_weights.feat = {self.loss_weights.feat}: expected "
+                             "train.feature_vgg16_path to name a VGG16 state dict (nothing is downloaded)")
+        return self
     # Method names are checked against the registry by pipelines._stage (the registry is filled
     # by frgan.methods and the baselines package, which this module must not import).
 

@@ -70,7 +70,8 @@ class FrganVariant(Method):
             batch=size.batch, gm_steps=size.gm_steps, gr_steps=size.gr_steps,
             clip_len=size.gr_clip_actors if task.kind == "actors" else size.gr_clip_faces,
             lr=train.lr, betas=tuple(train.betas), weights=LossWeights(**train.loss_weights.model_dump()),
-            gp_weight=train.gp_weight, seed=params.seed, device=params.device)
+            gp_weight=train.gp_weight, seed=params.seed, device=params.device,
+            vgg16_path=str(train.feature_vgg16_path) if train.feature_vgg16_path else None)
 
     def train(self, task, params, out, checkpoints, log) -> None:
         from frgan.train import frgan as fr
@@ -78,6 +79,8 @@ class FrganVariant(Method):
         every = params.train.checkpoint_every
         gm = fr.train_gm(task, cfg, checkpoints, every, log, params.train.log_every)
         _save(out / "gm.pt", gm, cfg)
+        from PIL import Image
+        Image.fromarray(fr.sample_grid(task, cfg, gm)).save(out / "samples-gm.png")
         if self.refine:
             gr = fr.train_gr(task, cfg, gm, checkpoints, every, log, params.train.log_every)
             _save(out / "gr.pt", gr, cfg)

@@ -40,6 +40,8 @@ def main(params: Params, args) -> None:
         with atomic_dir(model_path(args.dataset, args.method)) as out:
             method.train(task, params, out, Path("checkpoints") / args.dataset / args.method,
                          log=lambda step, values: tracking.log_metrics(values, step=step))
+            for sample in sorted(out.glob("*.png")):   # sample grids a method leaves for the eye
+                tracking.log_artifact(sample)
     print(f"{stage}: weights in {model_path(args.dataset, args.method)}")
 
 

@@ -54,6 +54,8 @@ BAD_CASES = [
      "params.yaml: seed: missing required key"),
     (_mutated(["seed"], 1.5),
      "params.yaml: seed = 1.5: expected a valid integer"),
+    (_mutated(["train", "loss_weights", "feat"], 0.5),
+     "params.yaml: train.loss_weights.feat = 0.5: expected train.feature_vgg16_path to name a VGG16 state dict"),
     (_mutated(["train", "methods"], ["frgan", "sora"]),
      "params.yaml: train.methods.1 = 'sora': expected one of ["),
 ]

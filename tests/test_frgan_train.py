@@ -76,3 +76,14 @@ def test_gm_training_lowers_the_reconstruction_loss(task, tmp_path):
                 log_every=1)
     first, last = sum(logged[s] for s in range(1, 6)) / 5, sum(logged[s] for s in range(36, 41)) / 5
     assert last < 0.8 * first, (first, last)
+
+
+def test_sample_grid_shows_input_target_output_and_mask(task, tmp_path):
+    gm = fr.train_gm(task, dataclasses.replace(CFG, gm_steps=1), tmp_path, checkpoint_every=100)
+    grid = fr.sample_grid(task, CFG, gm, rows=3)
+    assert grid.dtype == "uint8" and grid.shape == (3 * task.size, 4 * task.size, 3)
+
+
+def test_feature_loss_needs_the_users_vgg16_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"vgg16.pth: VGG16 weights not found \(train.feature_vgg16_path"):
+        fr.vgg16_feature_loss(str(tmp_path / "vgg16.pth"), torch.device("cpu"))

@@ -45,6 +45,7 @@ class FrganConfig:
     gp_weight: float            # lambda, paper 3.2: 10
     seed: int
     device: str
+    vgg16_path: Optional[str] = None   # eq. 15's C_1: a user's VGG16 state dict (no downloads)
 
     def fingerprint(self, data: str) -> str:
         from frgan.tracking import params_hash
@@ -61,6 +62,32 @@ def build_gm(task: Task, cfg: FrganConfig) -> MotionForecaster:
 
 def build_gr(task: Task, cfg: FrganConfig) -> MotionRefiner:
     return MotionRefiner(task.size, cfg.clip_len, task.channels, width=cfg.width)
+
+
+def vgg16_feature_loss(path: str, device: torch.device) -> losses.FeatureLoss:
+    """Eq. 15's C_1: VGG16's convolutional layers up to the last one (paper 4.3), with weights
+    from a torchvision VGG16 state dict the user supplies. Frames are resized to 224x224 (the
+    paper resizes the person's box; our crops already are the person's box) and normalised as
+    VGG16 expects. The hourglass term C_2 needs a stacked-hourglass network that no PyPI package
+    ships: it is left out."""
+    import torchvision
+    from pathlib import Path as _Path
+    if not _Path(path).is_file():
+        raise FileNotFoundError(f"{path}: VGG16 weights not found (train.feature_vgg16_path; a "
+                                "torchvision vgg16 state_dict, e.g. vgg16-397923af.pth)")
+    vgg = torchvision.models.vgg16(weights=None)
+    vgg.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    convs = vgg.features[:30].eval().to(device)         # through conv5_3 + ReLU (last conv layer)
+    for p in convs.parameters():
+        p.requires_grad_(False)
+    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
+
+    def c1(frames: torch.Tensor) -> torch.Tensor:   # frames in [-1, 1]
+        x = torch.nn.functional.interpolate((frames + 1) / 2, size=(224, 224), mode="bilinear",
+                                            align_corners=False)
+        return convs((x - mean) / std)
+    return losses.FeatureLoss([c1])
 
 
 def _adam(module: torch.nn.Module, cfg: FrganConfig) -> torch.optim.Adam:
@@ -86,6 +113,7 @@ def train_gm(task: Task, cfg: FrganConfig, folder: Path, checkpoint_every: int, 
     seed_everything(derive_seed(cfg.seed, "gm-init"))
     gm, d_image = build_gm(task, cfg).to(device), ImageCritic(task.size, task.channels, width=cfg.width).to(device)
     opt_g, opt_d = _adam(gm, cfg), _adam(d_image, cfg)
+    feature_loss = vgg16_feature_loss(cfg.vgg16_path, device) if cfg.weights.feat > 0 else None
 
     def step(n: int) -> dict[str, float]:
         torch.manual_seed(derive_seed(cfg.seed, "gm", n))       # the GP's eps
@@ -100,13 +128,13 @@ def train_gm(task: Task, cfg: FrganConfig, folder: Path, checkpoint_every: int, 
         opt_d.step()
         # generator: eq. 4 = L_rec (5) + L_r (6) + L_gen (7)
         _requires_grad(d_image, False)
-        g_loss = losses.forecaster_loss(gm(I_t, M_t, M_tk), I_tk, M_tk, d_image, cfg.weights)
+        g_loss = losses.forecaster_loss(gm(I_t, M_t, M_tk), I_tk, M_tk, d_image, cfg.weights, feature_loss)
         opt_g.zero_grad(set_to_none=True)
         g_loss.total.backward()
         g_norm = _grad_norm(gm)
         opt_g.step()
         return {"gm/loss": g_loss.total.item(), "gm/rec": g_loss.rec.item(), "gm/mask": g_loss.mask.item(),
-                "gm/adv": g_loss.adv.item(), "gm/grad_norm": g_norm,
+                "gm/adv": g_loss.adv.item(), "gm/feat": g_loss.feat.item(), "gm/grad_norm": g_norm,
                 "d_image/loss": d_loss.total.item(), "d_image/wasserstein": d_loss.wasserstein.item(),
                 "d_image/gp": d_loss.penalty.item()}
 
@@ -183,6 +211,21 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
                  Checkpoints(folder / "gr", fingerprint=cfg.fingerprint(task.store.fingerprint)),
                  checkpoint_every, log_every, log)
     return gr.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# Samples for the eye.
+
+@torch.no_grad()
+def sample_grid(task: Task, cfg: FrganConfig, gm: MotionForecaster, rows: int = 6) -> np.ndarray:
+    """A PNG-ready grid of fixed validation pairs (split 'gr'): input I_t, target I_{t+k},
+    G_M's output and its mask m (eq. 2), one pair per row; uint8 (rows*S, 4*S, 3)."""
+    device = torch.device(cfg.device)
+    I_t, M_t, I_tk, M_tk = (x.to(device) for x in task.sample_pairs("gr", rows, step_rng(cfg.seed, 0, "samples")))
+    result = gm.eval()(I_t, M_t, M_tk)
+    mask = (result.mask * 2 - 1).expand(-1, 3, -1, -1) if result.mask is not None else torch.zeros_like(I_t)
+    columns = [to_uint8_frames(x) for x in (I_t, I_tk, result.output, mask)]
+    return np.concatenate([np.concatenate([c[i] for c in columns], axis=1) for i in range(rows)], axis=0)
 
 
 # ---------------------------------------------------------------------------------------------
