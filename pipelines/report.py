@@ -6,7 +6,9 @@
 
 Reads every reports/metrics/evaluate-<dataset>-<method>.json and reports/published.yaml.
 Writes reports/tables/table{1,3,4}.{md,csv}, reports/tables/summary.md (per table: does the
-paper's ordering hold?) and reports/figures/report/*.png; one MLflow run "report" logs them.
+paper's ordering hold?), reports/tables/claims.md (each qualitative claim of sections 4.2-4.4:
+supported, not supported or cannot check) and reports/figures/report/*.png (the per-frame PSNR
+figure reads the per-frame CSVs in reports/plots); one MLflow run "report" logs them.
 
 A cell reads "0.024 ± 0.003 (0.023, +0.001)": the reproduced mean over test videos ± half the
 width of its 95% bootstrap interval, then (published, reproduced - published). "not run": no
@@ -43,6 +45,7 @@ from pipelines import _stage
 METRICS_DIR = Path("reports/metrics")
 PUBLISHED = Path("reports/published.yaml")
 TABLES_DIR = Path("reports/tables")
+PLOTS_DIR = Path("reports/plots")   # per-frame CSVs of the evaluate stage
 FIGURES_DIR = Path("reports/figures/report")   # its own folder: reports/figures holds other stages' outs
 BASELINE = Path("reports/smoke-baseline.json")
 BASELINE_PROFILE = "smoke"
@@ -127,6 +130,9 @@ class Interval:
     def half_width(self) -> float:
         return (self.high - self.low) / 2
 
+    def text(self) -> str:
+        return f"{self.mean:.{DECIMALS}f} ± {self.half_width:.{DECIMALS}f}"
+
 
 @dataclass(frozen=True)
 class Published:
@@ -198,8 +204,7 @@ class Cell:
     def text(self) -> str:
         if self.reproduced is None:
             return self.status
-        r = self.reproduced
-        shown = f"{r.mean:.{DECIMALS}f} ± {r.half_width:.{DECIMALS}f}"
+        shown = self.reproduced.text()
         if self.published is None:
             return f"{shown} (-)"
         return f"{shown} ({self.published:.{DECIMALS}f}, {_signed(self.delta)})"
@@ -389,6 +394,167 @@ def findings_markdown(tables: list[Table], profile: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Claims: each qualitative claim of the paper's sections 4.2-4.4, checked on the tables' cells.
+
+@dataclass(frozen=True)
+class ClaimResult:
+    key: str             # "a", "b", ...
+    claim: str           # the paper's claim, in words
+    source: str          # where the paper makes it
+    verdict: str         # "supported", "not supported" or "cannot check (... missing)"
+    evidence: list[str]  # one line per number or comparison behind the verdict
+    overlaps: list[str]  # comparisons whose 95% intervals overlap
+
+
+def _table(tables: list[Table], number: int) -> Table:
+    return next(t for t in tables if t.spec.number == number)
+
+
+def _label(table: Table, method: str) -> str:
+    return next(r.label for r in table.spec.rows if r.method == method)
+
+
+def _missing(table: Table, rows: list[str], column: str) -> list[str]:
+    return [f"{row} {column} {table.cells[(row, column)].status}" for row in rows
+            if table.cells[(row, column)].reproduced is None]
+
+
+def _better(table: Table, column: str, a: Interval, b: Interval) -> bool:
+    return a.mean > b.mean if table.directions[column] == "higher" else a.mean < b.mean
+
+
+def _verdict(failed: bool, missing: list[str]) -> str:
+    if failed:
+        return "not supported"
+    if missing:
+        return f"cannot check ({'; '.join(missing)}: missing)"
+    return "supported"
+
+
+def _comparisons(table: Table, pairs: list[tuple[str, str, str]]) -> tuple[bool, list[str], list[str], list[str]]:
+    """pairs: (column, should-be-better row, should-be-worse row) -> failed, missing, evidence, overlaps."""
+    failed, missing, evidence, overlaps = False, [], [], []
+    for column, first, second in pairs:
+        gone = _missing(table, [first, second], column)
+        if gone:
+            missing += [m for m in gone if m not in missing]
+            continue
+        a, b = table.cells[(first, column)].reproduced, table.cells[(second, column)].reproduced
+        holds = _better(table, column, a, b)
+        failed |= not holds
+        overlap = _overlap(a, b)
+        if overlap:
+            overlaps.append(f"{column}: {first} and {second}")
+        evidence.append(f"{column} ({table.directions[column]} is better): {first} {a.text()} vs {second} "
+                        f"{b.text()}: {'holds' if holds else 'does not hold'}"
+                        f"{' (95% intervals overlap)' if overlap else ''}")
+    return failed, missing, evidence, overlaps
+
+
+def _pairwise_claim(key: str, claim: str, source: str, table: Table,
+                    pairs: list[tuple[str, str, str]]) -> ClaimResult:
+    failed, missing, evidence, overlaps = _comparisons(table, pairs)
+    return ClaimResult(key, claim, source, _verdict(failed, missing), evidence, overlaps)
+
+
+def _below_claim(table: Table, row: str, columns: list[str], threshold: float) -> ClaimResult:
+    missing = _missing(table, [row], columns[0]) + _missing(table, [row], columns[1])
+    failed, evidence, overlaps = False, [], []
+    for column in columns:
+        r = table.cells[(row, column)].reproduced
+        if r is None:
+            continue
+        below = r.mean < threshold
+        failed |= not below
+        crosses = r.low < threshold < r.high
+        if crosses:
+            overlaps.append(f"{column}: {row}'s interval ({r.low:.{DECIMALS}f}, {r.high:.{DECIMALS}f}) "
+                            f"contains {threshold}")
+        evidence.append(f"{column}: {row} {r.text()} {'<' if below else '>='} {threshold}"
+                        f"{f' (95% interval contains {threshold})' if crosses else ''}")
+    return ClaimResult("b", f"FRGAN's ACD-I and ACD-C are both below {threshold}", "Table 1, section 4.2",
+                       _verdict(failed, missing), evidence, overlaps)
+
+
+def _villegas_claim(table: Table) -> ClaimResult:
+    """[39] has the worst ACD-I of the methods but the second-best ACD-C."""
+    rows = [r.label for r in table.spec.rows if not r.reference]
+    villegas = _label(table, "villegas17")
+    missing = _missing(table, rows, "ACD-I") + _missing(table, rows, "ACD-C")
+    evidence, overlaps, failed = [], [], False
+    for column, wanted in (("ACD-I", len(rows)), ("ACD-C", 2)):
+        present = [(r, table.cells[(r, column)].reproduced) for r in rows
+                   if table.cells[(r, column)].reproduced is not None]
+        if table.cells[(villegas, column)].reproduced is None or len(present) < 2:
+            continue
+        reverse = table.directions[column] == "higher"
+        ranked = sorted(present, key=lambda p: p[1].mean, reverse=reverse)
+        rank = [r for r, _ in ranked].index(villegas) + 1
+        complete = len(present) == len(rows)
+        if complete:
+            wrong = rank != wanted
+        else:   # wrong already when a method that is present puts it out of its place
+            wrong = rank != len(present) if column == "ACD-I" else rank > 2
+        failed |= wrong
+        v = table.cells[(villegas, column)].reproduced
+        neighbours = [r for r, s in ranked if r != villegas and _overlap(s, v)
+                      and abs([x for x, _ in ranked].index(r) + 1 - rank) == 1]
+        if neighbours:
+            overlaps.append(f"{column}: {villegas} and {', '.join(neighbours)}")
+        order = ", ".join(f"{r} {s.text()}" for r, s in ranked)
+        evidence.append(f"{column} ({table.directions[column]} is better), best first: {order}: {villegas} "
+                        f"ranks {rank} of {len(present)} (paper: {wanted} of {len(rows)}): "
+                        f"{'does not hold' if wrong else 'holds' if complete else 'open'}")
+    return ClaimResult("c", "Villegas et al. has the worst ACD-I but the second-best ACD-C",
+                       "Table 1, section 4.2", _verdict(failed, missing), evidence, overlaps)
+
+
+def check_claims(tables: list[Table]) -> list[ClaimResult]:
+    t1, t3, t4 = _table(tables, 1), _table(tables, 3), _table(tables, 4)
+    frgan1, frgan3 = _label(t1, "frgan"), _label(t3, "frgan")
+    baselines1 = [r.label for r in t1.spec.rows if not r.reference and r.method != "frgan"]
+    steps = [_label(t4, m) for m in ("frgan-no-dense", "frgan-gm-only", "frgan")]
+    villegas3 = _label(t3, "villegas17")
+    return [
+        _pairwise_claim("a", "FRGAN beats every baseline on ACD-I and on ACD-C", "Table 1, section 4.2", t1,
+                        [(c, frgan1, b) for c in ("ACD-I", "ACD-C") for b in baselines1]),
+        _below_claim(t1, frgan1, ["ACD-I", "ACD-C"], 0.2),
+        _villegas_claim(t1),
+        _pairwise_claim("d", "Each ablation step improves every metric (G_M without dense, no G_R -> "
+                             "G_M (dense) only -> G_M (dense) + G_R)", "Table 4, section 4.4", t4,
+                        [(c.label, better, worse) for c in t4.spec.columns
+                         for worse, better in zip(steps, steps[1:])]),
+        _pairwise_claim("e", "FRGAN beats Villegas et al. in MSE, with predicted and with ground-truth poses",
+                        "Table 3, section 4.3", t3,
+                        [(c, frgan3, villegas3) for c in ("MSE", "MSE (GT)")]),
+        _pairwise_claim("f", "FRGAN beats VGAN and Mathieu et al. in MSE", "Table 3, section 4.3", t3,
+                        [("MSE", frgan3, _label(t3, m)) for m in ("vgan", "mathieu")]),
+    ]
+
+
+def claims_markdown(tables: list[Table], profile: str) -> str:
+    results = check_claims(tables)
+    lines = ["# Claims of the paper, checked against this run", "",
+             "Generated by `python -m pipelines.report` (the `report` stage); do not edit.", "",
+             PROFILE_CAVEATS.get(profile, f"Profile `{profile}`."), _stand_in_caveat(tables), "",
+             "Verdicts compare the reproduced means (± half-width of the 95% bootstrap interval over test "
+             "videos). \"supported\": every comparison of the claim holds; \"not supported\": at least one "
+             "fails; \"cannot check\": a number the claim needs is missing. Where 95% intervals overlap, "
+             "the claim's comparison is not resolved by this run, whatever its verdict.", "",
+             "| Claim | Paper | Verdict | 95% intervals overlap |", "| --- | --- | --- | --- |"]
+    for r in results:
+        lines.append(f"| ({r.key}) {r.claim} | {r.source} | {r.verdict} | {'yes' if r.overlaps else 'no'} |")
+    lines.append("")
+    for r in results:
+        lines += [f"## ({r.key}) {r.claim}", "", f"{r.source}. **{r.verdict}**.", ""]
+        lines += [f"- {e}" for e in r.evidence]
+        if r.overlaps:
+            lines.append(f"- 95% intervals overlap: {'; '.join(r.overlaps)}; those comparisons are not resolved.")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
 # Figures (seaborn).
 
 def class_scores(evaluations: Evaluations, dataset: str, metric: str):
@@ -463,15 +629,105 @@ def plot_published_vs_reproduced(tables: list[Table], profile: str, path: Path) 
     plt.close(fig)
 
 
-def write_figures(tables: list[Table], evaluations: Evaluations, actors_dataset: str, profile: str,
-                  folder: Path) -> list[Path]:
+def frame_scores(folder: Path, dataset: str, metric: str):
+    """Per method and frame index: the metric's mean over test videos, from the per-frame CSVs
+    <folder>/evaluate-<dataset>-<method>.csv."""
+    import pandas as pd
+    prefix = f"evaluate-{dataset}-"
+    frames = []
+    for path in sorted(Path(folder).glob(f"{prefix}*.csv")):
+        raw = pd.read_csv(path)
+        if metric not in raw.columns or "frame" not in raw.columns:
+            continue
+        per_frame = raw.groupby("frame", as_index=False)[metric].mean()
+        per_frame.insert(0, "method", path.stem[len(prefix):])
+        frames.append(per_frame)
+    if not frames:
+        return pd.DataFrame(columns=["method", "frame", metric])
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_per_frame(frame, dataset: str, metric: str, profile: str, path: Path) -> None:
+    """Fig. 6 style: the metric against the frame index, one line per method (mean over videos)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    if frame.empty:
+        ax.text(0.5, 0.5, f"no per-frame results on {dataset}", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        methods = sorted(frame["method"].unique())
+        sns.lineplot(frame, x="frame", y=metric, hue="method", style="method", hue_order=methods,
+                     style_order=methods, markers=True, dashes=False, alpha=0.85, ax=ax)
+        ax.set_xlabel("generated frame index")
+        ax.set_ylabel(f"{metric.upper()} (dB), mean over test videos" if metric == "psnr" else metric)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0))
+        ax.set_title(f"{metric.upper()} per frame on {DATASET_TITLES.get(dataset, dataset)}, profile {profile}\n"
+                     "mean over test videos; each method's own marker (coinciding lines hide each other)",
+                     fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def acd_points(evaluations: Evaluations, dataset: str):
+    """Per method with both ACD metrics on the dataset: ACD-I and ACD-C with their 95% intervals."""
+    import pandas as pd
+    records = [{"method": method, "acd_i": s["acd_i"].mean, "acd_i_low": s["acd_i"].low,
+                "acd_i_high": s["acd_i"].high, "acd_c": s["acd_c"].mean, "acd_c_low": s["acd_c"].low,
+                "acd_c_high": s["acd_c"].high, "reference": method == "reference"}
+               for (ds, method), s in sorted(evaluations.items())
+               if ds == dataset and "acd_i" in s and "acd_c" in s]
+    return pd.DataFrame.from_records(records, columns=["method", "acd_i", "acd_i_low", "acd_i_high", "acd_c",
+                                                       "acd_c_low", "acd_c_high", "reference"])
+
+
+def plot_acd(frame, dataset: str, profile: str, path: Path) -> None:
+    """ACD-I against ACD-C per method, with 95% intervals; lower-left is better."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    if frame.empty:
+        ax.text(0.5, 0.5, f"no ACD results on {dataset}", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        methods = list(frame["method"])
+        sns.scatterplot(frame, x="acd_i", y="acd_c", hue="method", hue_order=methods, style="reference",
+                        markers={False: "o", True: "*"}, size="reference", sizes={False: 60, True: 220},
+                        legend=False, ax=ax, zorder=3)
+        palette = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
+        for _, r in frame.iterrows():
+            ax.errorbar(r["acd_i"], r["acd_c"], xerr=[[r["acd_i"] - r["acd_i_low"]], [r["acd_i_high"] - r["acd_i"]]],
+                        yerr=[[r["acd_c"] - r["acd_c_low"]], [r["acd_c_high"] - r["acd_c"]]],
+                        color=palette[r["method"]], capsize=3, linewidth=1, zorder=2)
+            ax.annotate(r["method"] + (" (real videos)" if r["reference"] else ""), (r["acd_i"], r["acd_c"]),
+                        fontsize=8, xytext=(5, 4), textcoords="offset points")
+        ax.set_xlabel("ACD-I (identity: generated vs input frame; lower is better)")
+        ax.set_ylabel("ACD-C (content consistency; lower is better)")
+        ax.grid(alpha=0.3)
+        ax.margins(0.12)
+        ax.set_title(f"ACD per method on {DATASET_TITLES.get(dataset, dataset)}, profile {profile}\n"
+                     "error bars: 95% bootstrap intervals", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_figures(tables: list[Table], evaluations: Evaluations, faces_dataset: str, actors_dataset: str,
+                  profile: str, folder: Path, plots_dir: Path = PLOTS_DIR) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
     per_class = folder / "psnr-per-class.png"
     plot_per_class(class_scores(evaluations, actors_dataset, "psnr"), actors_dataset, "psnr", profile, per_class)
     versus = folder / "published-vs-reproduced.png"
     plot_published_vs_reproduced(tables, profile, versus)
-    return [per_class, versus]
+    per_frame = folder / "psnr-per-frame.png"
+    plot_per_frame(frame_scores(plots_dir, actors_dataset, "psnr"), actors_dataset, "psnr", profile, per_frame)
+    acd = folder / "acd-faces.png"
+    plot_acd(acd_points(evaluations, faces_dataset), faces_dataset, profile, acd)
+    return [per_class, versus, per_frame, acd]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -487,18 +743,21 @@ def write_tables(tables: list[Table], profile: str, folder: Path) -> list[Path]:
         written += [md, csv]
     summary = folder / "summary.md"
     summary.write_text(findings_markdown(tables, profile))
-    return written + [summary]
+    claims = folder / "claims.md"
+    claims.write_text(claims_markdown(tables, profile))
+    return written + [summary, claims]
 
 
 def write_report(evaluations: Evaluations, published: dict, profile: str, faces_dataset: str,
-                 actors_dataset: str, tables_dir: Path = TABLES_DIR,
-                 figures_dir: Path = FIGURES_DIR) -> tuple[list[Table], list[Path]]:
+                 actors_dataset: str, tables_dir: Path = TABLES_DIR, figures_dir: Path = FIGURES_DIR,
+                 plots_dir: Path = PLOTS_DIR) -> tuple[list[Table], list[Path]]:
     """Tables, findings and figures, each folder replaced atomically; returns the tables and files."""
     tables = build_tables(published, evaluations, faces_dataset, actors_dataset)
     with atomic_dir(tables_dir) as tmp:
         names = [p.name for p in write_tables(tables, profile, tmp)]
     with atomic_dir(figures_dir) as tmp:
-        figure_names = [p.name for p in write_figures(tables, evaluations, actors_dataset, profile, tmp)]
+        figure_names = [p.name for p in write_figures(tables, evaluations, faces_dataset, actors_dataset,
+                                                      profile, tmp, plots_dir)]
     return tables, [tables_dir / n for n in names] + [figures_dir / n for n in figure_names]
 
 

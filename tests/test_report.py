@@ -103,13 +103,19 @@ def fake_metrics(tmp_path):
     write_evaluation(folder, "actors-synth", "frgan", mse=(0.5, 0.4, 0.6), mse_gt=(0.02, 0.018, 0.022),
                      psnr=(16.0, 15.0, 17.0), psnr__golf_swing=(17.0, 16.0, 18.0))
     write_evaluation(folder, "actors-synth", "vgan", mse=(0.04, 0.035, 0.045), psnr__golf_swing=(14.0, 13.0, 15.0))
+    plots = tmp_path / "plots"   # per-frame CSVs, as the evaluate stage writes them
+    plots.mkdir()
+    for method, base in (("frgan", 16.0), ("vgan", 14.0)):
+        rows = [{"video": v, "class": "golf_swing", "frame": f, "mse": 0.02, "psnr": base - 0.1 * f + v}
+                for v in range(2) for f in range(4)]
+        pd.DataFrame(rows).to_csv(plots / f"evaluate-actors-synth-{method}.csv", index=False)
     return folder
 
 
 def build(tmp_path, metrics, faces="faces-synth", actors="actors-synth", profile="smoke"):
     evaluations = report.load_evaluations(metrics)
     tables, files = report.write_report(evaluations, report.load_published(PUBLISHED), profile, faces, actors,
-                                        tmp_path / "tables", tmp_path / "figures")
+                                        tmp_path / "tables", tmp_path / "figures", metrics.parent / "plots")
     return {t.spec.number: t for t in tables}, files
 
 
@@ -181,9 +187,65 @@ def test_findings_state_whether_the_paper_order_holds(tmp_path, fake_metrics):
 def test_figures_are_written(tmp_path, fake_metrics):
     _, files = build(tmp_path, fake_metrics)
     figures = sorted(p.name for p in files if p.suffix == ".png")
-    assert figures == ["psnr-per-class.png", "published-vs-reproduced.png"]
+    assert figures == ["acd-faces.png", "psnr-per-class.png", "psnr-per-frame.png", "published-vs-reproduced.png"]
     assert all(p.stat().st_size > 0 for p in files)
     assert report.class_scores(report.load_evaluations(fake_metrics), "actors-synth", "psnr").shape == (2, 5)
+
+
+def test_per_frame_and_acd_figure_data(tmp_path, fake_metrics):
+    frames = report.frame_scores(tmp_path / "plots", "actors-synth", "psnr")
+    assert sorted(frames["method"].unique()) == ["frgan", "vgan"] and len(frames) == 8
+    first = frames[(frames["method"] == "frgan") & (frames["frame"] == 0)]["psnr"].item()
+    assert first == pytest.approx(16.5)   # mean over the two videos (16.0 and 17.0)
+    acd = report.acd_points(report.load_evaluations(fake_metrics), "faces-synth")
+    assert list(acd["method"]) == ["frgan", "mocogan"] and acd.loc[0, "acd_i_high"] == 0.138
+
+
+def test_figures_are_written_without_per_frame_results(tmp_path, fake_metrics):
+    evaluations = report.load_evaluations(fake_metrics)
+    _, files = report.write_report(evaluations, report.load_published(PUBLISHED), "smoke", "mug", "penn",
+                                   tmp_path / "t", tmp_path / "f", tmp_path / "no-plots")
+    assert {"psnr-per-frame.png", "acd-faces.png"} <= {p.name for p in files}
+    assert all(p.stat().st_size > 0 for p in files)
+
+
+# ---------------------------------------------------------------------------------------------
+# The paper's claims.
+
+def test_claims_verdicts(tmp_path, fake_metrics):
+    tables, files = build(tmp_path, fake_metrics)
+    verdicts = {c.key: c for c in report.check_claims(list(tables.values()))}
+    assert verdicts["b"].verdict == "supported"      # FRGAN 0.123 and 0.09 < 0.2
+    assert verdicts["f"].verdict == "not supported"  # FRGAN MSE 0.5 vs VGAN 0.04
+    assert verdicts["a"].verdict.startswith("cannot check (MCNet ACD-I not run; Villegas et al. ACD-I not run")
+    assert verdicts["a"].verdict.endswith(": missing)")
+    assert verdicts["d"].verdict.startswith("cannot check (")
+    claims = (tmp_path / "tables" / "claims.md").read_text()
+    assert tmp_path / "tables" / "claims.md" in files
+    assert "not a reproduction of the paper" in claims.split("| Claim |")[0]   # the caveat comes first
+    assert "| (b) FRGAN's ACD-I and ACD-C are both below 0.2 | Table 1, section 4.2 | supported | no |" in claims
+    assert "- MSE (lower is better): FRGAN 0.500 ± 0.100 vs VGAN 0.040 ± 0.005: does not hold" in claims
+
+
+def test_claims_say_when_intervals_overlap(tmp_path):
+    folder = tmp_path / "metrics"
+    write_evaluation(folder, "actors-synth", "frgan", mse=(0.030, 0.020, 0.040), mse_gt=(0.01, 0.009, 0.011))
+    write_evaluation(folder, "actors-synth", "villegas17", mse=(0.035, 0.025, 0.045), mse_gt=(0.03, 0.02, 0.04))
+    tables, _ = build(tmp_path, folder)
+    [e] = [c for c in report.check_claims(list(tables.values())) if c.key == "e"]
+    assert e.verdict == "supported" and e.overlaps == ["MSE: FRGAN and Villegas et al."]
+    assert "holds (95% intervals overlap)" in e.evidence[0]
+
+
+def test_villegas_claim_ranks(tmp_path):
+    folder = tmp_path / "metrics"
+    for method, acd_i, acd_c in (("mcnet", 0.5, 0.3), ("villegas17", 0.7, 0.13), ("mocogan", 0.3, 0.2),
+                                 ("frgan", 0.18, 0.1)):
+        write_evaluation(folder, "faces-synth", method, acd_i=(acd_i, acd_i - 0.01, acd_i + 0.01),
+                         acd_c=(acd_c, acd_c - 0.01, acd_c + 0.01))
+    tables, _ = build(tmp_path, folder)
+    claims = {c.key: c.verdict for c in report.check_claims(list(tables.values()))}
+    assert claims["a"] == claims["b"] == claims["c"] == "supported"   # the paper's own Table 1 pattern
 
 
 # ---------------------------------------------------------------------------------------------
