@@ -13,7 +13,7 @@ from typing import Callable
 # Progress bars redraw at most once a second: readable in `dvc repro` logs and CI output.
 os.environ.setdefault("TQDM_MININTERVAL", "1")
 
-from frgan.config import ParamsError, load_params, Params
+from frgan.config import DATASET_NAMES, ParamsError, load_params, Params
 from frgan.data.errors import DatasetError
 from frgan.tracking import TrackingError
 
@@ -49,7 +49,12 @@ def run(main: Callable[[Params, argparse.Namespace], None], parser: argparse.Arg
         sys.exit(1)
 
 
-def parser(description: str) -> argparse.ArgumentParser:
+def parser(description: str, dataset: bool = False, method: bool = False) -> argparse.ArgumentParser:
+    """The stage's command line: --params, and --dataset / --method for matrix stages."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--params", default="params.yaml", help="the params file (default: params.yaml)")
+    if dataset:
+        p.add_argument("--dataset", required=True, choices=DATASET_NAMES)
+    if method:
+        p.add_argument("--method", required=True)   # checked against the registry by `run`
     return p

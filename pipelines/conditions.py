@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from frgan import tracking
-from frgan.config import ACTOR_DATASETS, DATASET_NAMES, Params
+from frgan.config import ACTOR_DATASETS, Params
 from frgan.data.clipstore import ClipStore
 from frgan.io import atomic_dir, atomic_file
 from pipelines import _stage
@@ -62,6 +62,5 @@ def main(params: Params, args) -> None:
 
 
 if __name__ == "__main__":
-    p = _stage.parser(__doc__.splitlines()[0])
-    p.add_argument("--dataset", required=True, choices=DATASET_NAMES)
+    p = _stage.parser(__doc__.splitlines()[0], dataset=True)
     _stage.run(main, p)

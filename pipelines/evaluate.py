@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from frgan import tracking
-from frgan.config import DATASET_NAMES, Params
+from frgan.config import Params
 from frgan.data.errors import DatasetError
 from frgan.io import atomic_file
 from frgan.task import to_uint8_frames
@@ -106,7 +106,5 @@ def main(params: Params, args) -> None:
 
 
 if __name__ == "__main__":
-    p = _stage.parser(__doc__.splitlines()[0])
-    p.add_argument("--dataset", required=True, choices=DATASET_NAMES)
-    p.add_argument("--method", required=True)
+    p = _stage.parser(__doc__.splitlines()[0], dataset=True, method=True)
     _stage.run(main, p)

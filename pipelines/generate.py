@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from frgan import tracking
-from frgan.config import DATASET_NAMES, Params
+from frgan.config import Params
 from frgan.io import atomic_dir
 from frgan.methods import get_method
 from frgan.task import to_uint8_frames
@@ -69,7 +69,5 @@ def main(params: Params, args) -> None:
 
 
 if __name__ == "__main__":
-    p = _stage.parser(__doc__.splitlines()[0])
-    p.add_argument("--dataset", required=True, choices=DATASET_NAMES)
-    p.add_argument("--method", required=True)
+    p = _stage.parser(__doc__.splitlines()[0], dataset=True, method=True)
     _stage.run(main, p)

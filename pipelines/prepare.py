@@ -13,7 +13,7 @@ import time
 from tqdm import tqdm
 
 from frgan import tracking
-from frgan.config import DATASET_NAMES, Params
+from frgan.config import Params
 from frgan.data.clipstore import ClipStore, write_clip_store
 from frgan.data.sheet import write_contact_sheet
 from frgan.data.sources import SOURCES
@@ -54,6 +54,5 @@ def main(params: Params, args) -> None:
 
 
 if __name__ == "__main__":
-    p = _stage.parser(__doc__.splitlines()[0])
-    p.add_argument("--dataset", required=True, choices=DATASET_NAMES)
+    p = _stage.parser(__doc__.splitlines()[0], dataset=True)
     _stage.run(main, p)

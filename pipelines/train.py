@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from frgan import tracking
-from frgan.config import DATASET_NAMES, Params
+from frgan.config import Params
 from frgan.data.clipstore import ClipStore
 from frgan.io import atomic_dir
 from frgan.methods import get_method
@@ -46,7 +46,5 @@ def main(params: Params, args) -> None:
 
 
 if __name__ == "__main__":
-    p = _stage.parser(__doc__.splitlines()[0])
-    p.add_argument("--dataset", required=True, choices=DATASET_NAMES)
-    p.add_argument("--method", required=True)
+    p = _stage.parser(__doc__.splitlines()[0], dataset=True, method=True)
     _stage.run(main, p)
