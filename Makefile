@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 UI_PORT ?= 5000
 
-.PHONY: install repro test bench ui lock clean-venv
+.PHONY: install repro test check check-update bench ui lock clean-venv
 
 install: $(STAMP)
 
@@ -26,6 +26,14 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The regression gate on the current results (smoke baseline; published numbers on MUG/Penn).
+check: $(STAMP)
+	$(BIN)/python -m pipelines.check
+
+# Accept the current smoke numbers after an intended change (prints what changed); commit the file.
+check-update: $(STAMP)
+	$(BIN)/python -m pipelines.check --update
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q benchmarks --benchmark-only -o python_files="bench_*.py"

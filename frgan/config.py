@@ -152,10 +152,33 @@ class Report(_Strict):
     # Which dataset's evaluate results fill which table (a title always names the dataset).
     faces_dataset: Literal["faces-synth", "mug"] = "faces-synth"      # Table 1; Table 4's ACD columns
     actors_dataset: Literal["actors-synth", "penn"] = "actors-synth"  # Table 3; Table 4's MSE column
-    # Regression gate (`python -m pipelines.report --check`): a number fails when
-    # |new - old| > abs_tolerance + rel_tolerance * |old| (old: reports/smoke-baseline.json).
+    # Regression gate (`python -m pipelines.check`), smoke profile: a number fails when
+    # |new - old| > abs_tolerance + rel_tolerance * |old| (old: reports/expected/smoke.json).
     rel_tolerance: float = Field(default=0.05, ge=0.0)
     abs_tolerance: float = Field(default=1e-4, ge=0.0)
+    # Published-number gate (`python -m pipelines.check`), real datasets only: a reproduced mean
+    # passes when the published value lies in its 95% interval or within this relative distance.
+    published_rel_tolerance: float = Field(default=0.10, ge=0.0)
+
+
+class Study(_Strict):
+    # The user study of Table 2 (paper 4.2): `python -m pipelines.study build|serve|tally`.
+    dataset: Optional[Literal["faces-synth", "mug"]] = None   # generated videos drawn from; None: report.faces_dataset
+    competitors: list[str] = Field(default_factory=lambda: ["mcnet", "villegas17", "mocogan"], min_length=1)
+    videos_per_expression: int = Field(default=10, ge=1)   # per method and expression (paper 4.2: 10)
+    questions: int = Field(default=54, ge=1)               # FRGAN-vs-competitor pairs (paper 4.2: 54)
+    raters_per_question: int = Field(default=3, ge=1)      # answers wanted per question (paper 4.2: 3)
+    seed: Optional[int] = Field(default=None, ge=0)        # the draw's seed; None: the master seed
+    fps: float = Field(default=8.0, gt=0.0, le=60.0)       # GIF playback rate
+    display_px: int = Field(default=256, ge=64, le=1024)   # side each video is shown at in the page
+    folder: Path = Path("data/study")                      # the study folder build writes and serve reads
+
+    @model_validator(mode="after")
+    def _competitors_are_others(self) -> "Study":
+        if "frgan" in self.competitors or len(set(self.competitors)) != len(self.competitors):
+            raise ValueError(f"study.competitors = {self.competitors}: expected distinct methods other "
+                             "than frgan (FRGAN is one side of every question)")
+        return self
 
 
 class Params(_Strict):
@@ -168,6 +191,7 @@ class Params(_Strict):
     train: Train
     evaluate: Evaluate = Field(default_factory=Evaluate)
     report: Report = Field(default_factory=Report)
+    study: Study = Field(default_factory=Study)
 
     @model_validator(mode="after")
     def _profile_is_defined(self) -> "Params":

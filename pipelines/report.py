@@ -1,8 +1,6 @@
 """report: the paper's Tables 1, 3 and 4 next to the published numbers, figures and findings.
 
-    python -m pipelines.report                    # the DVC stage (tables, figures, findings, MLflow)
-    python -m pipelines.report --check            # regression gate against reports/smoke-baseline.json
-    python -m pipelines.report --update-baseline  # accept the current smoke numbers on purpose
+    python -m pipelines.report    # the DVC stage (tables, figures, findings, MLflow)
 
 Reads every reports/metrics/evaluate-<dataset>-<method>.json and reports/published.yaml.
 Writes reports/tables/table{1,3,4}.{md,csv}, reports/tables/summary.md (per table: does the
@@ -19,17 +17,12 @@ title names it, so synthetic numbers never read as MUG or Penn Action numbers.
 Table 1's "Reference" row (ACD of real training videos) is filled by an evaluate JSON with
 method "reference"; no stage writes one yet, so it shows "not run".
 
-Regression gate: reports/smoke-baseline.json holds the smoke profile's headline numbers (every
-evaluate JSON's top-level means). `--check` fails (exit 1), naming the metric and its old and
-new value, when |new - old| > report.abs_tolerance + report.rel_tolerance * |old|. After an
-intended change: `dvc repro`, then `python -m pipelines.report --update-baseline`, and commit
-the new baseline with the change that moved it.
+The regression gates (smoke baseline, published numbers) are `python -m pipelines.check`.
 """
 from __future__ import annotations
 
 import json
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -47,8 +40,6 @@ PUBLISHED = Path("reports/published.yaml")
 TABLES_DIR = Path("reports/tables")
 PLOTS_DIR = Path("reports/plots")   # per-frame CSVs of the evaluate stage
 FIGURES_DIR = Path("reports/figures/report")   # its own folder: reports/figures holds other stages' outs
-BASELINE = Path("reports/smoke-baseline.json")
-BASELINE_PROFILE = "smoke"
 DECIMALS = 3   # the paper's precision in Tables 1, 3 and 4
 NOT_RUN = "not run"
 
@@ -384,12 +375,12 @@ def findings_markdown(tables: list[Table], profile: str) -> str:
     lines += ["## Table 2: user study", "",
               "Not reproduced: it needs human raters. Its published numbers are in "
               "`reports/published.yaml`.", "",
-              "## Regression gate", "",
-              f"`python -m pipelines.report --check` compares the current headline numbers with "
-              f"`{BASELINE}` (profile `{BASELINE_PROFILE}`) and fails, naming the metric, when one "
-              "moved beyond `report.rel_tolerance` / `report.abs_tolerance` (params.yaml). After an "
-              "intended change: `dvc repro`, then `python -m pipelines.report --update-baseline`, "
-              "and commit the new baseline together with the change.", ""]
+              "## Regression gates", "",
+              "`python -m pipelines.check` (`make check`) compares the current headline numbers with "
+              "`reports/expected/smoke.json` at the smoke profile, and the reproduced cells with the "
+              "published ones on MUG/Penn; it fails with a table of what moved. After an intended "
+              "change: `dvc repro`, then `python -m pipelines.check --update`, and commit the new "
+              "baseline together with the change.", ""]
     return "\n".join(lines)
 
 
@@ -731,7 +722,7 @@ def write_figures(tables: list[Table], evaluations: Evaluations, faces_dataset: 
 
 
 # ---------------------------------------------------------------------------------------------
-# The whole report, and the regression gate.
+# The whole report.
 
 def write_tables(tables: list[Table], profile: str, folder: Path) -> list[Path]:
     written = []
@@ -761,65 +752,6 @@ def write_report(evaluations: Evaluations, published: dict, profile: str, faces_
     return tables, [tables_dir / n for n in names] + [figures_dir / n for n in figure_names]
 
 
-def headline_numbers(evaluations: Evaluations) -> dict[str, float]:
-    """'<dataset>/<method>/<metric>' -> mean, for every top-level (not per-class) metric."""
-    return {f"{dataset}/{method}/{key}": s.mean
-            for (dataset, method), scores in sorted(evaluations.items())
-            for key, s in sorted(scores.items()) if "/" not in key}
-
-
-def regressions(baseline: dict[str, float], current: dict[str, float], rel: float, abs_: float) -> list[str]:
-    """One message per baseline number that is gone or moved beyond abs_ + rel * |old|."""
-    failures = []
-    for name, old in sorted(baseline.items()):
-        new = current.get(name)
-        if new is None:
-            failures.append(f"{name}: {old:.6g} in the baseline, no current value (its evaluate JSON "
-                            "or metric is gone)")
-        elif abs(new - old) > abs_ + rel * abs(old):
-            change = f" ({(new - old) / abs(old):+.1%})" if old else ""
-            failures.append(f"{name}: moved from {old:.6g} to {new:.6g}{change}, beyond the tolerance "
-                            f"{abs_:g} + {rel:g} * |old|")
-    return failures
-
-
-def read_baseline(path: Path = BASELINE) -> dict[str, float]:
-    try:
-        raw = json.loads(Path(path).read_text())
-        return {str(k): float(v) for k, v in raw["metrics"].items()}
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: missing; create it with `python -m pipelines.report --update-baseline` "
-                           "after a smoke-profile `dvc repro`") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-        raise DatasetError(f"{path}: expected JSON with a `metrics` object of numbers") from None
-
-
-def write_baseline(numbers: dict[str, float], path: Path = BASELINE) -> None:
-    payload = {
-        "profile": BASELINE_PROFILE,
-        "note": "Headline numbers of every evaluate JSON at the smoke profile. Checked by "
-                "`python -m pipelines.report --check`; rewrite on purpose with "
-                "`python -m pipelines.report --update-baseline` and commit it with the change.",
-        "metrics": {k: round(v, 6) for k, v in sorted(numbers.items())},
-    }
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
-
-
-def _require_smoke(params: Params, action: str) -> None:
-    if params.profile != BASELINE_PROFILE:
-        raise DatasetError(f"{action}: {BASELINE} holds `{BASELINE_PROFILE}` numbers but params.yaml has "
-                           f"profile `{params.profile}`")
-
-
-def check(params: Params, metrics_dir: Path = METRICS_DIR, baseline_path: Path = BASELINE) -> list[str]:
-    """The regression gate: failure messages (empty when every number is within tolerance)."""
-    _require_smoke(params, "--check")
-    baseline = read_baseline(baseline_path)
-    current = headline_numbers(load_evaluations(metrics_dir))
-    return regressions(baseline, current, params.report.rel_tolerance, params.report.abs_tolerance)
-
-
 def _table_metrics(tables: list[Table]) -> dict[str, float]:
     """'table<n>/<method>/<metric>' -> reproduced mean: the headline numbers logged to MLflow."""
     return {f"table{t.spec.number}/{row.method}/{column.metric}": cell.reproduced.mean
@@ -828,23 +760,7 @@ def _table_metrics(tables: list[Table]) -> dict[str, float]:
 
 
 def main(params: Params, args) -> None:
-    if args.check:
-        failures = check(params)
-        for line in failures:
-            print(f"regression: {line}", file=sys.stderr)
-        if failures:
-            print(f"error: {len(failures)} number(s) moved beyond tolerance of {BASELINE}; if intended, "
-                  "run `python -m pipelines.report --update-baseline` and commit it", file=sys.stderr)
-            sys.exit(1)
-        print(f"report --check: every number within tolerance of {BASELINE}")
-        return
     evaluations = load_evaluations()
-    if args.update_baseline:
-        _require_smoke(params, "--update-baseline")
-        numbers = headline_numbers(evaluations)
-        write_baseline(numbers)
-        print(f"report: wrote {len(numbers)} numbers to {BASELINE}")
-        return
     published = load_published()
     report = params.report
     tags = {"faces_dataset": report.faces_dataset, "actors_dataset": report.actors_dataset}
@@ -859,8 +775,4 @@ def main(params: Params, args) -> None:
 
 
 if __name__ == "__main__":
-    p = _stage.parser(__doc__.splitlines()[0])
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true", help=f"fail when a number moved beyond tolerance of {BASELINE}")
-    mode.add_argument("--update-baseline", action="store_true", help=f"rewrite {BASELINE} from the current numbers")
-    _stage.run(main, p)
+    _stage.run(main, _stage.parser(__doc__.splitlines()[0]))
