@@ -262,7 +262,7 @@ def build_tables(published: dict, evaluations: Evaluations, faces_dataset: str, 
     return [build_table(spec, published, evaluations, datasets) for spec in TABLES]
 
 
-def table_markdown(table: Table, profile: str) -> str:
+def table_markdown(table: Table, profile: str, run_key: str = "") -> str:
     spec = table.spec
     header = "| Method | " + " | ".join(c.label for c in spec.columns) + " |"
     lines = [f"### {table.title()}", "",
@@ -274,7 +274,22 @@ def table_markdown(table: Table, profile: str) -> str:
     for row in spec.rows:
         lines.append(f"| {row.label} | " + " | ".join(table.cells[(row.label, c.label)].text()
                                                       for c in spec.columns) + " |")
+    if run_key:
+        lines += ["", mlflow_footer(spec.number, run_key)]
     return "\n".join(lines) + "\n"
+
+
+def table_experiment(number: int) -> str:
+    return f"{tracking.EXPERIMENT}/table{number}"
+
+
+def mlflow_footer(number: int, run_key: str) -> str:
+    """Where the table's runs are. Run ids differ per MLflow store, so the footer names the
+    content key every run of this report carries: the table file stays byte-identical across
+    machines and any store that logged it finds the runs."""
+    return (f"MLflow: experiment `{table_experiment(number)}`, one run per method nested under the run "
+            f"`table {number}`; search `tags.report_key = '{run_key}'` (also on the `report` run in "
+            f"`{tracking.EXPERIMENT}`).")
 
 
 def _directions_text(directions: dict[str, str]) -> str:
@@ -724,11 +739,11 @@ def write_figures(tables: list[Table], evaluations: Evaluations, faces_dataset: 
 # ---------------------------------------------------------------------------------------------
 # The whole report.
 
-def write_tables(tables: list[Table], profile: str, folder: Path) -> list[Path]:
+def write_tables(tables: list[Table], profile: str, folder: Path, run_key: str = "") -> list[Path]:
     written = []
     for table in tables:
         md = folder / f"table{table.spec.number}.md"
-        md.write_text(table_markdown(table, profile))
+        md.write_text(table_markdown(table, profile, run_key))
         csv = folder / f"table{table.spec.number}.csv"
         table_frame(table).to_csv(csv, index=False, lineterminator="\n")
         written += [md, csv]
@@ -741,11 +756,11 @@ def write_tables(tables: list[Table], profile: str, folder: Path) -> list[Path]:
 
 def write_report(evaluations: Evaluations, published: dict, profile: str, faces_dataset: str,
                  actors_dataset: str, tables_dir: Path = TABLES_DIR, figures_dir: Path = FIGURES_DIR,
-                 plots_dir: Path = PLOTS_DIR) -> tuple[list[Table], list[Path]]:
+                 plots_dir: Path = PLOTS_DIR, run_key: str = "") -> tuple[list[Table], list[Path]]:
     """Tables, findings and figures, each folder replaced atomically; returns the tables and files."""
     tables = build_tables(published, evaluations, faces_dataset, actors_dataset)
     with atomic_dir(tables_dir) as tmp:
-        names = [p.name for p in write_tables(tables, profile, tmp)]
+        names = [p.name for p in write_tables(tables, profile, tmp, run_key)]
     with atomic_dir(figures_dir) as tmp:
         figure_names = [p.name for p in write_figures(tables, evaluations, faces_dataset, actors_dataset,
                                                       profile, tmp, plots_dir)]
@@ -759,17 +774,84 @@ def _table_metrics(tables: list[Table]) -> dict[str, float]:
             for cell in [t.cells[(row.label, column.label)]] if cell.reproduced is not None}
 
 
+def report_key(params: Params, metrics_dir: Path = METRICS_DIR, plots_dir: Path = PLOTS_DIR,
+               published_path: Path = PUBLISHED) -> str:
+    """sha256 (16 hex) of everything the report is made from: the evaluate results, the per-frame
+    CSVs, the published numbers, the report's params and this module's code. Equal keys, equal
+    report: a rerun with nothing changed logs no new MLflow runs."""
+    import hashlib
+    digest = hashlib.sha256()
+    for path in [*sorted(Path(metrics_dir).glob("evaluate-*.json")), *sorted(Path(plots_dir).glob("evaluate-*.csv")),
+                 Path(published_path), Path(__file__)]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest.update(json.dumps({"profile": params.profile, **params.report.model_dump(mode="json")},
+                             sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def _method_run(table: Table, row: Row, evaluations: Evaluations, run_key: str, plots_dir: Path) -> None:
+    """One run per method and table, with the same metric keys in every run of the table."""
+    import pandas as pd
+    tags = {"table": str(table.spec.number), "method": row.method, "row": row.label, "report_key": run_key,
+            **{f"dataset_{task}": name for task, name in table.datasets.items()
+               if any(c.task == task for c in table.spec.columns)}}
+    with tracking.child_run(row.label, table_experiment(table.spec.number), tags):
+        metrics, published = {}, {}
+        for column in table.spec.columns:
+            cell = table.cells[(row.label, column.label)]
+            published[f"published.{column.metric}"] = "-" if cell.published is None else cell.published
+            if cell.reproduced is not None:
+                metrics.update({column.metric: cell.reproduced.mean, f"{column.metric}_low": cell.reproduced.low,
+                                f"{column.metric}_high": cell.reproduced.high})
+        tracking.log_params(published)
+        tracking.log_metrics(metrics)
+        for dataset in sorted({table.datasets[c.task] for c in table.spec.columns}):
+            source = Path(plots_dir) / f"evaluate-{dataset}-{row.method}.csv"
+            if (dataset, row.method) in evaluations and source.is_file():
+                tracking.log_dataset_input(pd.read_csv(source), name=dataset, source=str(source),
+                                           context="evaluation")
+
+
+def log_tables(tables: list[Table], evaluations: Evaluations, files: list[Path], run_key: str,
+               plots_dir: Path = PLOTS_DIR) -> None:
+    """Per table: an experiment, a run `table <n>` holding the table (log_table) and its figures,
+    and under it one run per method that has results."""
+    for table in tables:
+        number = table.spec.number
+        with tracking.child_run(f"table {number}", table_experiment(number),
+                                {"table": str(number), "report_key": run_key}):
+            tracking.log_table(table_frame(table), f"table{number}.json")
+            for path in files:
+                if path.name.startswith(f"table{number}."):
+                    tracking.log_artifact(path)
+            for row in table.spec.rows:
+                if any(table.cells[(row.label, c.label)].reproduced is not None for c in table.spec.columns):
+                    _method_run(table, row, evaluations, run_key, plots_dir)
+
+
 def main(params: Params, args) -> None:
     evaluations = load_evaluations()
     published = load_published()
     report = params.report
-    tags = {"faces_dataset": report.faces_dataset, "actors_dataset": report.actors_dataset}
-    with tracking.start_run("report", params, tags=tags):
-        tables, files = write_report(evaluations, published, params.profile,
-                                     report.faces_dataset, report.actors_dataset)
-        tracking.log_metrics(_table_metrics(tables))
-        for path in files:
-            tracking.log_artifact(path)
+    run_key = report_key(params)
+    logged = tracking.find_runs({"stage": "report", "report_key": run_key})   # also: is the store reachable?
+    tables, files = write_report(evaluations, published, params.profile, report.faces_dataset,
+                                 report.actors_dataset, run_key=run_key)
+    if logged:
+        print(f"report: MLflow already holds this report (run {logged[0]}, report_key {run_key}); nothing logged")
+    else:
+        tags = {"faces_dataset": report.faces_dataset, "actors_dataset": report.actors_dataset,
+                "report_key": run_key}
+        with tracking.start_run("report", params, tags=tags) as run:
+            tracking.log_metrics(_table_metrics(tables))
+            for path in files:
+                if path.suffix == ".png":
+                    tracking.log_image_file(path)
+                else:
+                    tracking.log_artifact(path)
+            log_tables(tables, evaluations, files, run_key)
+        print(f"report: MLflow run {run.info.run_id} (report_key {run_key}) and experiments "
+              f"{', '.join(table_experiment(t.spec.number) for t in tables)}")
     ran = sorted(f"{d}/{m}" for d, m in evaluations)
     print(f"report: tables {TABLES_DIR}, figures {FIGURES_DIR}; from {len(ran)} evaluate results: {', '.join(ran)}")
 

@@ -267,3 +267,45 @@ def test_malformed_evaluate_json_is_a_one_line_error(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "error: reports/metrics/evaluate-actors-synth-frgan.json: not valid JSON (Expecting value at line 1)"]
     assert not (tmp_path / "reports" / "tables").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# MLflow: one experiment per table, one run per method, findable from the table file, no duplicates.
+
+def test_mlflow_runs_per_table_findable_from_the_footer_and_not_duplicated(tmp_path, fake_metrics):
+    import mlflow
+    metrics = _stage_dir(tmp_path)
+    shutil.copytree(fake_metrics, metrics)
+    shutil.copytree(fake_metrics.parent / "plots", tmp_path / "reports" / "plots")
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    first = run_module("pipelines.report", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert first.returncode == 0, first.stderr
+    footer = (tmp_path / "reports" / "tables" / "table3.md").read_text().strip().splitlines()[-1]
+    key = re.search(r"tags\.report_key = '([0-9a-f]{16})'", footer).group(1)
+    assert "experiment `FRGAN-Repro/table3`" in footer
+    client = mlflow.MlflowClient(uri)
+
+    def runs(experiment, query=""):
+        found = client.get_experiment_by_name(experiment)
+        return client.search_runs([found.experiment_id], query) if found else []
+
+    [parent] = runs("FRGAN-Repro", f"tags.report_key = '{key}'")
+    [table3] = runs("FRGAN-Repro/table3", f"tags.report_key = '{key}' and tags.mlflow.runName = 'table 3'")
+    assert table3.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    methods = {r.data.tags["method"]: r for r in runs("FRGAN-Repro/table3", f"tags.report_key = '{key}'")
+               if "method" in r.data.tags}
+    assert set(methods) == {"frgan", "vgan"}   # the rows with results; Mathieu/Villegas not run
+    assert all(r.data.tags["mlflow.parentRunId"] == table3.info.run_id for r in methods.values())
+    assert methods["frgan"].data.metrics["mse"] == 0.5 and methods["frgan"].data.metrics["mse_gt"] == 0.02
+    assert methods["frgan"].data.params["published.mse"] == "0.023"    # Table 3, Ours
+    assert [d.dataset.name for d in methods["frgan"].inputs.dataset_inputs] == ["actors-synth"]
+    assert "table3.json" in [a.path for a in client.list_artifacts(table3.info.run_id)]
+    counted = {e.name: len(runs(e.name)) for e in client.search_experiments()}
+    second = run_module("pipelines.report", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert second.returncode == 0, second.stderr
+    assert "nothing logged" in second.stdout
+    assert {e.name: len(runs(e.name)) for e in client.search_experiments()} == counted
+    write_evaluation(metrics, "actors-synth", "vgan", mse=(0.05, 0.045, 0.055))   # an input changed: a new report
+    third = run_module("pipelines.report", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert third.returncode == 0, third.stderr
+    assert len(runs("FRGAN-Repro")) == counted["FRGAN-Repro"] + 1
