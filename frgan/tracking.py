@@ -116,3 +116,58 @@ def log_metrics(values: dict[str, float], step: int | None = None) -> None:
 def log_artifact(path: str | Path) -> None:
     import mlflow
     mlflow.log_artifact(str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# The report's runs: one experiment per table, nested under the report run, found by tags.
+
+def find_runs(tags: dict[str, str], experiment: str = EXPERIMENT) -> list[str]:
+    """Ids of the FINISHED runs of `experiment` that carry every tag in `tags` (newest first)."""
+    uri = tracking_uri()
+    check_reachable(uri)
+    _quiet_mlflow()
+    import mlflow
+    client = mlflow.MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    query = " and ".join([f"tags.{k} = '{v}'" for k, v in sorted(tags.items())] + ["attributes.status = 'FINISHED'"])
+    return [r.info.run_id for r in client.search_runs([found.experiment_id], query, order_by=["attributes.start_time DESC"])]
+
+
+@contextlib.contextmanager
+def child_run(name: str, experiment: str, tags: dict[str, str]) -> Iterator[Any]:
+    """A run in `experiment` nested under the active run (MLflow allows the parent to live in
+    another experiment; the UI nests runs of one experiment, the tag links the rest)."""
+    import mlflow
+    parent = mlflow.active_run()
+    experiment_id = mlflow.set_experiment(experiment).experiment_id
+    inherited = {k: parent.data.tags[k] for k in ("git_commit", "profile", "params_hash")
+                 if parent is not None and k in parent.data.tags}
+    with mlflow.start_run(run_name=name, experiment_id=experiment_id, nested=parent is not None,
+                          tags={**inherited, **tags}) as run:
+        yield run
+
+
+def log_table(frame: Any, artifact_file: str) -> None:
+    """A pandas frame as an MLflow table (shown, and comparable across runs, in the UI)."""
+    import mlflow
+    mlflow.log_table(frame, artifact_file=artifact_file)
+
+
+def log_image_file(path: str | Path, folder: str = "figures") -> None:
+    """A PNG written by the suite, logged as an image (previewed in the UI)."""
+    import mlflow
+    from PIL import Image
+    with Image.open(path) as image:
+        mlflow.log_image(image.convert("RGB"), artifact_file=f"{folder}/{Path(path).name}")
+
+
+def log_dataset_input(frame: Any, name: str, source: str, context: str) -> None:
+    """Record the data a run's numbers came from as an MLflow dataset input (name, digest, source)."""
+    import warnings
+    import mlflow
+    with warnings.catch_warnings():   # a relative file path is not a registered source type; it is kept as text
+        warnings.simplefilter("ignore")
+        dataset = mlflow.data.from_pandas(frame, source=source, name=name)
+    mlflow.log_input(dataset, context=context)
