@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -92,17 +93,23 @@ def evaluate(params: Params, dataset: str, method: str) -> tuple[dict, pd.DataFr
     return score_videos(task, items, videos, videos_gt, params.evaluate.embedder, dataset, method, params.seed)
 
 
-def main(params: Params, args) -> None:
-    stage = f"evaluate@{args.dataset}-{args.method}"
-    with tracking.start_run(stage, params, tags={"dataset": args.dataset, "method": args.method}):
-        result, frames = evaluate(params, args.dataset, args.method)
-        with atomic_file(f"reports/metrics/evaluate-{args.dataset}-{args.method}.json") as tmp:
+def write_scores(stage: str, params: Params, dataset: str, method: str,
+                 compute: Callable[[], tuple[dict, pd.DataFrame]]) -> None:
+    """Run `compute` inside the stage's MLflow run; write the metrics JSON and the per-frame CSV."""
+    with tracking.start_run(stage, params, tags={"dataset": dataset, "method": method}):
+        result, frames = compute()
+        with atomic_file(f"reports/metrics/evaluate-{dataset}-{method}.json") as tmp:
             tmp.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-        with atomic_file(f"reports/plots/evaluate-{args.dataset}-{args.method}.csv") as tmp:
+        with atomic_file(f"reports/plots/evaluate-{dataset}-{method}.csv") as tmp:
             frames.round(6).to_csv(tmp, index=False, lineterminator="\n")
         tracking.log_metrics({k: v["mean"] for k, v in result.items() if isinstance(v, dict) and "/" not in k})
     headline = {k: v["mean"] for k, v in result.items() if isinstance(v, dict) and "/" not in k}
     print(f"{stage}: " + ", ".join(f"{k}={v:.4g}" for k, v in headline.items()))
+
+
+def main(params: Params, args) -> None:
+    write_scores(f"evaluate@{args.dataset}-{args.method}", params, args.dataset, args.method,
+                 lambda: evaluate(params, args.dataset, args.method))
 
 
 if __name__ == "__main__":

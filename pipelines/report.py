@@ -14,8 +14,8 @@ evaluate JSON for that method and dataset; "-": the paper prints none and none w
 Which dataset fills which table is `report.faces_dataset` / `report.actors_dataset`; every
 title names it, so synthetic numbers never read as MUG or Penn Action numbers.
 
-Table 1's "Reference" row (ACD of real training videos) is filled by an evaluate JSON with
-method "reference"; no stage writes one yet, so it shows "not run".
+Table 1's "Reference" row (ACD of real training videos) is the evaluate JSON with method
+"reference", written by the `reference` stage (pipelines/reference.py).
 
 The regression gates (smoke baseline, published numbers) are `python -m pipelines.check`.
 """
@@ -89,8 +89,8 @@ TABLES = (
         Row("MoCoGAN", "mocogan", "MoCoGAN [37]"),
         Row("FRGAN", "frgan", "Ours"),
         Row("Reference", "reference", "Reference", reference=True,
-            source="ACD of the real training videos: an evaluate JSON with method `reference`, "
-                   "which no stage writes yet"),
+            source="ACD of the real training videos: the `reference` stage "
+                   "(python -m pipelines.reference) writes it"),
     ), ACD, note="Reference: ACD of the real training videos."),
     TableSpec(3, "MSE, human pose forecasting", (
         Row("VGAN", "vgan", "VGAN [40]"),

@@ -1,0 +1,59 @@
+"""Table 1's Reference row: ACD of the real training videos (pipelines/reference.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from frgan.config import load_params
+from frgan.data import faces_synth
+from frgan.data.clipstore import ClipStore, write_clip_store
+from frgan.data.errors import DatasetError
+from frgan.task import Task, to_uint8_frames
+from pipelines import reference
+from pipelines.evaluate import score_videos
+from tests.conftest import REPO
+
+SIZE, FRAMES, T = 32, 8, 5
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faces")
+    videos = faces_synth.iter_videos(SIZE, 4, FRAMES, seed=3, expressions=("happiness", "surprise"))
+    write_clip_store(videos, root / "store", {"dataset": "faces-synth"})
+    store = ClipStore(root / "store")
+    cond = root / "cond"
+    cond.mkdir()
+    np.zeros((store.meta["n_frames"], SIZE, SIZE, 3), np.uint8).tofile(cond / "maps.u8")
+    pd.DataFrame({"item": [0], "n_targets": [T]}).to_csv(cond / "test_index.csv", index=False)
+    return Task("faces-synth", load_params(REPO / "params.yaml"), store, cond)
+
+
+def test_reference_videos_are_the_first_frames_of_every_training_clip(task):
+    assert reference.test_length(task) == T
+    items, videos = reference.reference_items(task, T)
+    training = task.store.index[task.store.index.split.isin(["gm", "gr"])]
+    assert len(training) and len(items.index) == len(training) == len(videos)
+    assert set(items.index.clip_id) == set(training.clip_id)     # no test clip
+    assert videos.shape == (len(training), T, SIZE, SIZE, 3) and videos.dtype == np.uint8
+    for i, clip in enumerate(items.index.clip_id):
+        np.testing.assert_array_equal(videos[i], task.store.video(clip)[:T])
+    np.testing.assert_array_equal(to_uint8_frames(items.input), videos[:, 0])
+
+
+def test_reference_scores_have_the_methods_keys(task):
+    items, videos = reference.reference_items(task, T)
+    result, frames = score_videos(task, items, videos, None, "dlib", "faces-synth", "reference", seed=0)
+    assert result["method"] == "reference" and result["videos"] == len(videos)
+    assert 0.0 <= result["acd_i"]["low"] <= result["acd_i"]["mean"] <= result["acd_i"]["high"]
+    assert result["acd_c"]["mean"] > 0.0
+    assert frames[frames.frame == 0].identity_distance.abs().max() < 1e-6   # frame 0 is the input
+
+
+def test_reference_needs_long_enough_clips_and_a_faces_dataset(task):
+    with pytest.raises(DatasetError, match=r"no training clip \(splits gm, gr\) of 99\+ frames"):
+        reference.reference_items(task, 99)
+    actors = type("ActorsTask", (), {"kind": "actors", "dataset": "actors-synth"})()
+    with pytest.raises(DatasetError, match="expected a faces dataset"):
+        reference.reference_items(actors, T)
