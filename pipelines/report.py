@@ -754,16 +754,50 @@ def write_tables(tables: list[Table], profile: str, folder: Path, run_key: str =
     return written + [summary, claims]
 
 
+GENERATED_DIR = Path("data/generated")   # the generate stage's videos, for the qualitative grids
+
+
+def qualitative_figures(params: Params, tables: list[Table], folder: Path,
+                        generated_dir: Path = GENERATED_DIR) -> list[Path]:
+    """Figure 6 (faces, Table 1's methods) and Figure 8 (people, Table 3's methods) as grids of
+    frames; a dataset that is not prepared here gives no grid (said on stdout)."""
+    from pipelines.conditions import conditions_path
+    from pipelines.prepare import store_path
+    from pipelines.qualitative import FIGURE_OF, plot_grid
+    from pipelines.train import load_task
+    written = []
+    for table in tables:
+        if table.spec.number not in (1, 3):
+            continue
+        task_kind = table.spec.columns[0].task
+        dataset = table.datasets[task_kind]
+        if not (Path(store_path(dataset)).is_dir() and Path(conditions_path(dataset)).is_dir()):
+            print(f"report: no qualitative grid for {dataset}: {store_path(dataset)} or "
+                  f"{conditions_path(dataset)} is missing")
+            continue
+        labels = {row.method: row.label for row in table.spec.rows if not row.reference}
+        path = folder / f"qualitative-{task_kind}.png"
+        title = (f"Figure {FIGURE_OF[task_kind]}-style samples, Table {table.spec.number}'s methods, "
+                 f"on {DATASET_TITLES.get(dataset, dataset)}, profile {params.profile}")
+        plot_grid(load_task(params, dataset), labels, generated_dir, title, path)
+        written.append(path)
+    return written
+
+
 def write_report(evaluations: Evaluations, published: dict, profile: str, faces_dataset: str,
                  actors_dataset: str, tables_dir: Path = TABLES_DIR, figures_dir: Path = FIGURES_DIR,
-                 plots_dir: Path = PLOTS_DIR, run_key: str = "") -> tuple[list[Table], list[Path]]:
-    """Tables, findings and figures, each folder replaced atomically; returns the tables and files."""
+                 plots_dir: Path = PLOTS_DIR, run_key: str = "",
+                 params: Optional[Params] = None) -> tuple[list[Table], list[Path]]:
+    """Tables, findings and figures, each folder replaced atomically; returns the tables and files.
+    With `params`, the qualitative grids too (they read the prepared data and generated videos)."""
     tables = build_tables(published, evaluations, faces_dataset, actors_dataset)
     with atomic_dir(tables_dir) as tmp:
         names = [p.name for p in write_tables(tables, profile, tmp, run_key)]
     with atomic_dir(figures_dir) as tmp:
         figure_names = [p.name for p in write_figures(tables, evaluations, faces_dataset, actors_dataset,
                                                       profile, tmp, plots_dir)]
+        if params is not None:
+            figure_names += [p.name for p in qualitative_figures(params, tables, tmp)]
     return tables, [tables_dir / n for n in names] + [figures_dir / n for n in figure_names]
 
 
@@ -836,7 +870,7 @@ def main(params: Params, args) -> None:
     run_key = report_key(params)
     logged = tracking.find_runs({"stage": "report", "report_key": run_key})   # also: is the store reachable?
     tables, files = write_report(evaluations, published, params.profile, report.faces_dataset,
-                                 report.actors_dataset, run_key=run_key)
+                                 report.actors_dataset, run_key=run_key, params=params)
     if logged:
         print(f"report: MLflow already holds this report (run {logged[0]}, report_key {run_key}); nothing logged")
     else:

@@ -57,3 +57,46 @@ def test_reference_needs_long_enough_clips_and_a_faces_dataset(task):
     actors = type("ActorsTask", (), {"kind": "actors", "dataset": "actors-synth"})()
     with pytest.raises(DatasetError, match="expected a faces dataset"):
         reference.reference_items(actors, T)
+
+
+# ---------------------------------------------------------------------------------------------
+# The qualitative grids (Figures 6 and 8) the report draws from generated videos.
+
+def test_grid_helpers():
+    import torch
+    from pipelines import qualitative
+    assert qualitative.pick_items(["a", "a", "b", "c"], 2) == [0, 2]
+    assert qualitative.pick_items(["a", "a", "a"], 2) == [0, 1]
+    heat = torch.zeros(1, 2, 13, 4, 4)
+    heat[0, 1, 5, 2, 3] = 1.0
+    image = qualitative.condition_images(heat)
+    assert image.shape == (1, 2, 4, 4, 3) and image[0, 1, 2, 3].tolist() == [255, 255, 255] and image.sum() == 765
+    normals = torch.full((1, 1, 3, 2, 2), 0.5)
+    assert (qualitative.condition_images(normals) == 128).all()
+
+
+def test_grid_of_generated_videos(tmp_path):
+    import json as _json
+    import torch
+    from frgan.task import TestItems
+    from pipelines import qualitative
+    n, t = 3, T
+    folder = tmp_path / "generated" / "faces-synth" / "frgan"
+    folder.mkdir(parents=True)
+    np.full((n, t, SIZE, SIZE, 3), 7, np.uint8).tofile(folder / "videos.u8")
+    (folder / "meta.json").write_text(_json.dumps({"shape": [n, t, SIZE, SIZE, 3]}))
+    videos = qualitative.generated_videos(tmp_path / "generated", "faces-synth", "frgan")
+    assert videos.shape == (n, t, SIZE, SIZE, 3) and (videos == 7).all()
+    assert qualitative.generated_videos(tmp_path / "generated", "faces-synth", "mcnet") is None
+    index = pd.DataFrame({"item": range(n), "label": ["anger", "anger", "fear"]})
+    items = TestItems(index, torch.zeros(n, 3, SIZE, SIZE), torch.zeros(n, 3, SIZE, SIZE),
+                      torch.zeros(n, t, 3, SIZE, SIZE), None, np.zeros((n, t, SIZE, SIZE, 3), np.uint8))
+    stub = type("StubTask", (), {"dataset": "faces-synth", "test_items": lambda self: items})()
+    path = tmp_path / "grid.png"
+    missing = qualitative.plot_grid(stub, {"frgan": "FRGAN", "mcnet": "MCNet"}, tmp_path / "generated",
+                                    "title", path)
+    assert missing == ["MCNet"]
+    from PIL import Image
+    with Image.open(path) as image:   # 2 items x (condition, real video, FRGAN) = 6 rows; input + 5 steps
+        width, height = image.size
+    assert 0.8 < (height / width) / (6 / 6) < 1.2

@@ -1,0 +1,97 @@
+"""Qualitative grids like the paper's Figures 6 (faces) and 8 (people): for a few test items,
+the input frame, the motion condition and the real future (where one exists), then every
+method's generated frames at the same time steps, one row per method.
+
+Read by the report stage from data/generated/<dataset>/<method>/ (the generate stage's outs)
+and the task's test items (data/prepared, data/conditions). A method with no generated videos
+is left out of the grid and named in the caption; a dataset not prepared gives no figure.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+FIGURE_OF = {"faces": 6, "actors": 8}
+ROW_LABELS = {"cond": "condition", "truth": "real video"}
+
+
+def generated_videos(folder: Path, dataset: str, method: str) -> Optional[np.ndarray]:
+    """(N, T, H, W, 3) uint8 from the predicted conditions, or None when not generated."""
+    meta_path = folder / dataset / method / "meta.json"
+    videos_path = folder / dataset / method / "videos.u8"
+    if not (meta_path.is_file() and videos_path.is_file()):
+        return None
+    shape = json.loads(meta_path.read_text())["shape"]
+    return np.fromfile(videos_path, dtype=np.uint8).reshape(shape)
+
+
+def condition_images(cond) -> np.ndarray:
+    """Conditions (N, T, C, H, W) in [0, 1] -> (N, T, H, W, 3) uint8 to look at: face normal maps
+    as they are (C = 3), joint heatmaps as their maximum over joints (C = 13)."""
+    cond = cond.detach().float().clamp(0, 1).numpy()
+    if cond.shape[2] == 3:
+        image = cond.transpose(0, 1, 3, 4, 2)
+    else:
+        image = np.repeat(cond.max(axis=2)[..., None], 3, axis=-1)
+    return (image * 255).round().astype(np.uint8)
+
+
+def pick_items(labels: list[str], count: int) -> list[int]:
+    """The first test item of each of `count` different classes (fewer classes: the first items)."""
+    picked, seen = [], set()
+    for i, label in enumerate(labels):
+        if label not in seen:
+            picked.append(i)
+            seen.add(label)
+        if len(picked) == count:
+            return picked
+    return (picked + [i for i in range(len(labels)) if i not in picked])[:count]
+
+
+def plot_grid(task, method_labels: dict[str, str], generated_dir: Path, title: str, path: Path,
+              items: int = 2, columns: int = 6) -> list[str]:
+    """Draw the grid to `path`; return the methods left out (no generated videos)."""
+    import matplotlib.pyplot as plt
+    from frgan.task import to_uint8_frames
+
+    test = task.test_items()
+    videos = {label: generated_videos(generated_dir, task.dataset, method) for method, label in method_labels.items()}
+    missing = [label for label, v in videos.items() if v is None]
+    videos = {label: v for label, v in videos.items() if v is not None}
+    inputs = to_uint8_frames(test.input)
+    strips = {"cond": condition_images(test.cond)}
+    if test.truth is not None:
+        strips["truth"] = test.truth
+    t = test.n_frames
+    steps = np.linspace(0, t - 1, min(columns, t)).round().astype(int)
+    chosen = pick_items(test.index.label.astype(str).tolist(), min(items, len(inputs)))
+    row_names = [ROW_LABELS[k] for k in strips] + list(videos)
+    n_rows, n_cols = len(chosen) * len(row_names), len(steps) + 1
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.15 * n_cols + 1.2, 1.15 * n_rows + 0.8), squeeze=False)
+    for block, item in enumerate(chosen):
+        sources = [strips[k][item] for k in strips] + [v[item] for v in videos.values()]
+        for r, (name, frames) in enumerate(zip(row_names, sources)):
+            row = block * len(row_names) + r
+            if r == 0:
+                axes[row, 0].imshow(inputs[item])
+            else:
+                axes[row, 0].set_frame_on(False)   # the input is shown once per item
+            for c, step in enumerate(steps, start=1):
+                axes[row, c].imshow(frames[step])
+            label = name if r else f"{test.index.label.iloc[item]}\n{name}"
+            axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
+        axes[block * len(row_names), 0].set_title("input", fontsize=8)
+        for c, step in enumerate(steps, start=1):
+            axes[block * len(row_names), c].set_title(f"t = {step + 1}", fontsize=8)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    caption = title + (f"\nnot generated: {', '.join(missing)}" if missing else "")
+    fig.suptitle(caption, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return missing
