@@ -3,7 +3,8 @@
     python -m pipelines.report    # the DVC stage (tables, figures, findings, MLflow)
 
 Reads every reports/metrics/evaluate-<dataset>-<method>.json and reports/published.yaml.
-Writes reports/tables/table{1,3,4}.{md,csv}, reports/tables/summary.md (per table: does the
+Writes reports/tables/table{1,3,4}.{md,csv}, table2.md (the user study's answers,
+reports/study/answers.csv, or "no answers yet"), reports/tables/summary.md (per table: does the
 paper's ordering hold?), reports/tables/claims.md (each qualitative claim of sections 4.2-4.4:
 supported, not supported or cannot check) and reports/figures/report/*.png (the per-frame PSNR
 figure reads the per-frame CSVs in reports/plots); one MLflow run "report" logs them.
@@ -388,8 +389,9 @@ def findings_markdown(tables: list[Table], profile: str) -> str:
                                         for c in table.spec.columns)]
         lines.append("")
     lines += ["## Table 2: user study", "",
-              "Not reproduced: it needs human raters. Its published numbers are in "
-              "`reports/published.yaml`.", "",
+              "It needs human raters: `table2.md` shows the answers of a study run with "
+              "`python -m pipelines.study` (README, \"Running the user study\"), or says that none "
+              "exist. It never shows a number nobody gave.", "",
               "## Regression gates", "",
               "`python -m pipelines.check` (`make check`) compares the current headline numbers with "
               "`reports/expected/smoke.json` at the smoke profile, and the reproduced cells with the "
@@ -786,13 +788,17 @@ def qualitative_figures(params: Params, tables: list[Table], folder: Path,
 
 def write_report(evaluations: Evaluations, published: dict, profile: str, faces_dataset: str,
                  actors_dataset: str, tables_dir: Path = TABLES_DIR, figures_dir: Path = FIGURES_DIR,
-                 plots_dir: Path = PLOTS_DIR, run_key: str = "",
-                 params: Optional[Params] = None) -> tuple[list[Table], list[Path]]:
+                 plots_dir: Path = PLOTS_DIR, run_key: str = "", params: Optional[Params] = None,
+                 answers_csv: Path = Path("reports/study/answers.csv")) -> tuple[list[Table], list[Path]]:
     """Tables, findings and figures, each folder replaced atomically; returns the tables and files.
     With `params`, the qualitative grids too (they read the prepared data and generated videos)."""
+    from pipelines import study
     tables = build_tables(published, evaluations, faces_dataset, actors_dataset)
     with atomic_dir(tables_dir) as tmp:
         names = [p.name for p in write_tables(tables, profile, tmp, run_key)]
+        # Table 2 comes from people: the answers `python -m pipelines.study tally` exported
+        (tmp / "table2.md").write_text(study.table2_markdown(answers_csv, published, faces_dataset))
+        names.append("table2.md")
     with atomic_dir(figures_dir) as tmp:
         figure_names = [p.name for p in write_figures(tables, evaluations, faces_dataset, actors_dataset,
                                                       profile, tmp, plots_dir)]
@@ -809,15 +815,16 @@ def _table_metrics(tables: list[Table]) -> dict[str, float]:
 
 
 def report_key(params: Params, metrics_dir: Path = METRICS_DIR, plots_dir: Path = PLOTS_DIR,
-               published_path: Path = PUBLISHED) -> str:
+               published_path: Path = PUBLISHED, answers_csv: Path = Path("reports/study/answers.csv")) -> str:
     """sha256 (16 hex) of everything the report is made from: the evaluate results, the per-frame
     CSVs, the published numbers, the report's params and this module's code. Equal keys, equal
     report: a rerun with nothing changed logs no new MLflow runs."""
     import hashlib
     digest = hashlib.sha256()
     for path in [*sorted(Path(metrics_dir).glob("evaluate-*.json")), *sorted(Path(plots_dir).glob("evaluate-*.csv")),
-                 Path(published_path), Path(__file__)]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+                 Path(published_path), Path(__file__), Path(answers_csv)]:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
     digest.update(json.dumps({"profile": params.profile, **params.report.model_dump(mode="json")},
                              sort_keys=True).encode())
     return digest.hexdigest()[:16]

@@ -309,3 +309,22 @@ def test_mlflow_runs_per_table_findable_from_the_footer_and_not_duplicated(tmp_p
     third = run_module("pipelines.report", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
     assert third.returncode == 0, third.stderr
     assert len(runs("FRGAN-Repro")) == counted["FRGAN-Repro"] + 1
+
+
+def test_table2_shows_the_study_answers_or_says_there_are_none(tmp_path, fake_metrics):
+    from pipelines import study
+    evaluations = report.load_evaluations(fake_metrics)
+    published = report.load_published(PUBLISHED)
+    answers = tmp_path / "answers.csv"
+    report.write_report(evaluations, published, "smoke", "faces-synth", "actors-synth", tmp_path / "t",
+                        tmp_path / "f", fake_metrics.parent / "plots", answers_csv=answers)
+    empty = (tmp_path / "t" / "table2.md").read_text()
+    assert "No answers yet" in empty and "%" not in empty.split("\n", 1)[1].replace("(%)", "")
+    rows = [{"dataset": "faces-synth", "study_id": "s", "rater": f"r{i % 2}", "question": f"q{i}",
+             "expression": "anger", "competitor": "mcnet", "left_method": "frgan", "right_method": "mcnet",
+             "chosen_method": "frgan" if i < 3 else "mcnet", "seconds": 1.0, "answered_at": "x"} for i in range(4)]
+    pd.DataFrame(rows, columns=study.ANSWER_COLUMNS).to_csv(answers, index=False)
+    report.write_report(evaluations, published, "smoke", "faces-synth", "actors-synth", tmp_path / "t",
+                        tmp_path / "f", fake_metrics.parent / "plots", answers_csv=answers)
+    table2 = (tmp_path / "t" / "table2.md").read_text()
+    assert "| Ours / MCNet [38] | 75.0 | 25.0 |" in table2 and "84.2 / 15.8" in table2
