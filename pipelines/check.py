@@ -32,6 +32,7 @@ from pipelines import _stage
 from pipelines.report import METRICS_DIR, Evaluations, build_tables, load_evaluations, load_published
 
 BASELINE = Path("reports/expected/smoke.json")
+MACHINE = Path("reports/expected/machine.json")   # the kind of machine that wrote the baseline
 BASELINE_PROFILE = "smoke"
 REAL_DATASETS = ("mug", "penn")
 
@@ -102,6 +103,23 @@ def read_baseline(path: Path = BASELINE) -> dict[str, float]:
                            "after a smoke-profile `dvc repro`") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         raise DatasetError(f"{path}: expected JSON with a `metrics` object of numbers") from None
+
+
+def machine_fingerprint() -> dict[str, str]:
+    """What decides the float bits of a CPU run: CPU model, SIMD level torch dispatches to, torch
+    build and thread count. Same fingerprint, same bytes (tests/test_fresh_repro.py checks it)."""
+    import platform
+    import torch
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor() or "unknown"
+    return {"cpu": model, "simd": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+            "threads": str(torch.get_num_threads())}
 
 
 def write_baseline(numbers: dict[str, float], path: Path = BASELINE) -> None:
@@ -191,6 +209,8 @@ def update_baseline(params: Params, metrics_dir: Path = METRICS_DIR, path: Path 
                for r in compare_to_baseline(old, current, 0.0, 0.0)
                if r.expected is None or r.current is None or round(r.current, 6) != r.expected]
     write_baseline(current, path)
+    with atomic_file(Path(path).parent / MACHINE.name) as tmp:
+        tmp.write_text(json.dumps(machine_fingerprint(), indent=2, sort_keys=True) + "\n")
     return changed
 
 

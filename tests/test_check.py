@@ -107,6 +107,7 @@ def test_update_rewrites_the_baseline_and_prints_the_diff(tmp_path):
     assert json.loads((tmp_path / check.BASELINE).read_text())["metrics"] == {
         "actors-synth/frgan/mse": 0.03, "actors-synth/frgan/psnr": 16.0}
     assert run_module("pipelines.check", cwd=tmp_path).returncode == 0
+    assert json.loads((tmp_path / check.MACHINE).read_text()) == check.machine_fingerprint()
 
 
 def test_update_refuses_another_profile(tmp_path):
