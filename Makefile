@@ -9,8 +9,20 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 UI_PORT ?= 5000
+# `make server`: a shared MLflow tracking server (PostgreSQL backend, artifacts in a folder).
+# Bound to 127.0.0.1 unless SERVER_HOST says otherwise (0.0.0.0: every interface; MLflow then
+# accepts Host headers of localhost and private IPs, widen with SERVER_ARGS=--allowed-hosts=...).
+# The suite logs to it with MLFLOW_TRACKING_URI=http://<host>:$(SERVER_PORT).
+SERVER_DB        ?= postgresql+psycopg2://mlflow@127.0.0.1:5432/mlflow
+SERVER_ARTIFACTS ?= $(CURDIR)/mlartifacts
+SERVER_HOST      ?= 127.0.0.1
+SERVER_PORT      ?= 5001
+SERVER_ARGS      ?=
+# MLflow's background job runner (GenAI features; 7 worker processes): the suite uses none of it.
+SERVER_JOBS      ?= false
+MLFLOW           ?= $(BIN)/mlflow
 
-.PHONY: install repro test check check-update bench ui lock clean-venv
+.PHONY: install repro test check check-update bench bench-repro ui server lock clean-venv
 
 install: $(STAMP)
 
@@ -35,11 +47,25 @@ check: $(STAMP)
 check-update: $(STAMP)
 	$(BIN)/python -m pipelines.check --update
 
+# Benchmarks (issue 10): every hot path, figures in reports/benchmarks/*.json and summary.md.
+# `bench` takes about 10-15 minutes on 2 cores; `bench-repro` (a fresh smoke `dvc repro` in a
+# clone of HEAD under /tmp, then no-op repros) about as long as `make repro`.
 bench: $(STAMP)
-	$(BIN)/python -m pytest -q benchmarks --benchmark-only -o python_files="bench_*.py"
+	$(BIN)/python -m pytest -q benchmarks --benchmark-only -o python_files="bench_*.py" -p no:cacheprovider
+
+bench-repro: $(STAMP)
+	$(BIN)/python -m benchmarks.e2e_repro
+	$(BIN)/python -m benchmarks.summary
 
 ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+
+# A team tracking server: `make server SERVER_DB=postgresql+psycopg2://user:pass@dbhost:5432/mlflow
+# SERVER_ARTIFACTS=/shared/mlartifacts`. Artifacts are proxied (clients need no access to the folder).
+server: $(STAMP)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=$(SERVER_JOBS) \
+	$(MLFLOW) server --backend-store-uri '$(SERVER_DB)' --artifacts-destination '$(SERVER_ARTIFACTS)' \
+		--serve-artifacts --host $(SERVER_HOST) --port $(SERVER_PORT) $(SERVER_ARGS)
 
 # Refreeze the transitive pins after changing a direct pin in requirements/main.txt.
 lock: $(STAMP)

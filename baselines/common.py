@@ -25,6 +25,7 @@ from frgan.config import Params
 from frgan.io import atomic_file
 from frgan.methods import Method
 from frgan.task import Task, to_uint8_frames
+from frgan.train import distributed as dist
 
 LEAKY_SLOPE = 0.2
 GAN_MARGIN = 0.3   # Villegas et al.'s training loops (ICML 2017 and MCNet): `margin = 0.3`
@@ -126,6 +127,8 @@ class GanBalance:
     def observe(self, d_loss_real: float, d_loss_fake: float) -> None:
         if self.margin is None:
             return
+        # several processes: the losses of the global batch, so every rank takes the same decision
+        d_loss_real, d_loss_fake = dist.mean_of(d_loss_real, d_loss_fake)
         if d_loss_fake < self.margin or d_loss_real < self.margin:
             self.update_d = False
         if d_loss_fake > 1.0 - self.margin or d_loss_real > 1.0 - self.margin:
@@ -156,11 +159,13 @@ def adam(module: nn.Module, lr: float, betas: Sequence[float]) -> torch.optim.Ad
 
 def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module,
                    enabled: bool = True) -> float:
-    """Backpropagate `loss` into `module` and step when `enabled`; return the gradient norm."""
+    """Backpropagate `loss` into `module` and step when `enabled`; return the gradient norm.
+    Several processes: the gradients are averaged over them first (frgan.train.distributed)."""
     optimizer.zero_grad(set_to_none=True)
     if not enabled:
         return 0.0
     loss.backward()
+    dist.average_gradients(module)
     norm = grad_norm(module)
     optimizer.step()
     return norm

@@ -44,6 +44,7 @@ from torch import nn
 from baselines import common
 from frgan.methods import register
 from frgan.task import Task
+from frgan.train import distributed as dist
 from frgan.train.checkpoint import Checkpoints
 from frgan.train.loop import run_training
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
@@ -239,7 +240,9 @@ def train(task: Task, cfg: MathieuConfig, folder, checkpoint_every: int, log=Non
           log_every: int = 10) -> MultiScaleGenerator:
     device = torch.device(cfg.device)
     seed_everything(derive_seed(cfg.seed, f"{NAME}-init"))
-    gen, disc = build_generator(task, cfg).to(device), build_discriminator(task, cfg).to(device)
+    dist.check_batch(cfg.batch, NAME)
+    gen = dist.prepare(build_generator(task, cfg).to(device))
+    disc = dist.prepare(build_discriminator(task, cfg).to(device))
     opt_g, opt_d = _optimizer(gen, cfg, cfg.lr_g), _optimizer(disc, cfg, cfg.lr_d)
 
     def step(n: int) -> dict[str, float]:
@@ -247,7 +250,8 @@ def train(task: Task, cfg: MathieuConfig, folder, checkpoint_every: int, log=Non
         rng = step_rng(cfg.seed, n, NAME)
         first, _, real, _ = task.sample_windows("gm", cfg.batch, 1, rng)
         first, target = random_patches([first, real[:, :, 0]], patch_side(task, cfg), rng)
-        inputs, targets = pyramid(first.to(device)), pyramid(target.to(device))
+        # the crops are drawn for the global batch, then each process keeps its rows
+        inputs, targets = pyramid(dist.shard(first).to(device)), pyramid(dist.shard(target).to(device))
         predictions = gen(inputs)
         # D first (the code's trainAdv, then trainPred)
         common.requires_grad(disc, True)

@@ -46,6 +46,7 @@ from torch import nn
 from baselines import common
 from frgan.methods import register
 from frgan.task import Task
+from frgan.train import distributed as dist
 from frgan.train.checkpoint import Checkpoints
 from frgan.train.loop import run_training
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
@@ -226,7 +227,9 @@ def discriminator_losses_after(gen: McNet, disc: common.DcganDiscriminator, firs
 def train(task: Task, cfg: McnetConfig, folder, checkpoint_every: int, log=None, log_every: int = 10) -> McNet:
     device = torch.device(cfg.device)
     seed_everything(derive_seed(cfg.seed, f"{NAME}-init"))
-    gen, disc = build_generator(task, cfg).to(device), build_discriminator(task, cfg).to(device)
+    dist.check_batch(cfg.batch, NAME)
+    gen = dist.prepare(build_generator(task, cfg).to(device))
+    disc = dist.prepare(build_discriminator(task, cfg).to(device))
     opt_g = common.adam(gen, cfg.lr, cfg.betas)
     opt_d = common.adam(disc, cfg.lr, cfg.betas)
     balance = common.GanBalance(cfg.margin)
@@ -235,7 +238,7 @@ def train(task: Task, cfg: McnetConfig, folder, checkpoint_every: int, log=None,
         torch.manual_seed(derive_seed(cfg.seed, NAME, n))
         rng = step_rng(cfg.seed, n, NAME)
         first, _, real, _ = task.sample_windows("gm", cfg.batch, cfg.train_frames, rng)
-        first, real = first.to(device), real.to(device)
+        first, real = dist.shard(first).to(device), dist.shard(real).to(device)
         pred = gen(first, cfg.train_frames)
         # D first, as train_kth.py
         common.requires_grad(disc, True)

@@ -52,6 +52,7 @@ from frgan.config import Params
 from frgan.methods import Log, Method, register
 from frgan.nets.blocks import init_weights
 from frgan.task import Task, to_uint8_frames
+from frgan.train import distributed as dist
 from frgan.train.checkpoint import Checkpoints
 from frgan.train.loop import run_training
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
@@ -215,9 +216,10 @@ def train_mocogan(task: Task, cfg: MocoganConfig, folder: Path, checkpoint_every
           log_every: int = 10) -> MocoganGenerator:
     device = torch.device(cfg.device)
     seed_everything(derive_seed(cfg.seed, "mocogan-init"))
-    gen = build_generator(task, cfg).to(device)
-    d_image = PatchImageDiscriminator(task.size, cfg.width).to(device)
-    d_video = build_video_discriminator(task.size, cfg).to(device)
+    dist.check_batch(cfg.batch, "mocogan")
+    gen = dist.prepare(build_generator(task, cfg).to(device))
+    d_image = dist.prepare(PatchImageDiscriminator(task.size, cfg.width).to(device))
+    d_video = dist.prepare(build_video_discriminator(task.size, cfg).to(device))
     opt_g = vg.adam(gen, cfg.lr, cfg.betas)
     opt_d = vg.adam([d_image, d_video], cfg.lr, cfg.betas)
     trainable = vg.training_labels(task, "gm", cfg.frames)
@@ -226,11 +228,13 @@ def train_mocogan(task: Task, cfg: MocoganConfig, folder: Path, checkpoint_every
         rng = step_rng(cfg.seed, n, "mocogan")
         noise = torch.Generator().manual_seed(derive_seed(cfg.seed, "mocogan-noise", n))
         first, real, names = vg.sample_labelled_clips(task, "gm", cfg.batch, cfg.frames, rng, trainable)
-        classes = vg.label_indices(names, cfg.labels).to(device)
-        category = vg.one_hot(classes, len(cfg.labels))
+        classes = vg.label_indices(names, cfg.labels)
         h0, eps = draw_noise(len(names), cfg.frames, cfg.motion_dim, noise)
-        picks = torch.as_tensor(rng.integers(0, cfg.frames, len(names)), device=device)
-        first, real, h0, eps = first.to(device), real.to(device), h0.to(device), eps.to(device)
+        picks = torch.as_tensor(rng.integers(0, cfg.frames, len(names)))
+        # everything per sample is drawn for the global batch; each process keeps its rows
+        first, real, classes, h0, eps, picks = (dist.shard(x).to(device)
+                                                for x in (first, real, classes, h0, eps, picks))
+        category = vg.one_hot(classes, len(cfg.labels))
         fake = gen(first, category, h0, eps)
 
         # discriminators: BCE on real vs generated frames and videos, + D_V's category loss
@@ -243,6 +247,7 @@ def train_mocogan(task: Task, cfg: MocoganConfig, folder: Path, checkpoint_every
         d_cls = F.cross_entropy(real_cls, classes)
         opt_d.zero_grad(set_to_none=True)
         (d_img + d_vid + cfg.category_weight * d_cls).backward()
+        dist.average_gradients(d_image, d_video)
         opt_d.step()
 
         # generator: fool both, make the category recognisable, reconstruct the input in frame 0
@@ -255,6 +260,7 @@ def train_mocogan(task: Task, cfg: MocoganConfig, folder: Path, checkpoint_every
         g_loss = g_img + g_vid + cfg.category_weight * g_cls + cfg.first_frame_weight * g_first
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
+        dist.average_gradients(gen)
         opt_g.step()
         return {"mocogan/g_loss": g_loss.item(), "mocogan/g_image": g_img.item(),
                 "mocogan/g_video": g_vid.item(), "mocogan/g_category": g_cls.item(),

@@ -50,6 +50,7 @@ from frgan.data.errors import DatasetError
 from frgan.methods import Log, Method, register
 from frgan.nets.blocks import Up3d, blend, init_weights, temporal_strides
 from frgan.task import Task, to_uint8_frames
+from frgan.train import distributed as dist
 from frgan.train.checkpoint import Checkpoints
 from frgan.train.loop import run_training
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
@@ -177,23 +178,26 @@ def train_label(task: Task, cfg: VganConfig, label: str, folder: Path, checkpoin
     """Train the VGAN of one label on random gm clips of that label; resumable."""
     device = torch.device(cfg.device)
     seed_everything(derive_seed(cfg.seed, "vgan-init", label))
-    gen = VganGenerator(task.size, cfg.frames, width=cfg.width).to(device)
-    disc = build_discriminator(task.size, cfg).to(device)
+    dist.check_batch(cfg.batch, "vgan")
+    gen = dist.prepare(VganGenerator(task.size, cfg.frames, width=cfg.width).to(device))
+    disc = dist.prepare(build_discriminator(task.size, cfg).to(device))
     opt_g, opt_d = vg.adam(gen, cfg.lr, cfg.betas), vg.adam(disc, cfg.lr, cfg.betas)
 
     def step(n: int) -> dict[str, float]:
-        first, real = (x.to(device) for x in vg.sample_clips(
+        first, real = (dist.shard(x).to(device) for x in vg.sample_clips(
             task, "gm", cfg.batch, cfg.frames, step_rng(cfg.seed, n, f"vgan/{label}"), label=label))
         out = gen(first)
         vg.set_requires_grad([disc], True)
         d_loss = vg.discriminator_bce(disc(real), disc(out.video.detach()))
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
+        dist.average_gradients(disc)
         opt_d.step()
         vg.set_requires_grad([disc], False)
         g = generator_losses(out, first, disc, cfg)
         opt_g.zero_grad(set_to_none=True)
         g.generator.backward()
+        dist.average_gradients(gen)
         opt_g.step()
         return {"vgan/g_loss": g.generator.item(), "vgan/g_adv": g.adversarial.item(),
                 "vgan/mask_l1": g.mask.item(), "vgan/first_frame_l1": g.first_frame.item(),

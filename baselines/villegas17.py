@@ -50,6 +50,7 @@ from frgan.methods import register
 from frgan.nets import MotionForecaster
 from frgan.nets.critics import join
 from frgan.task import Task
+from frgan.train import distributed as dist
 from frgan.train.checkpoint import Checkpoints
 from frgan.train.frgan import coarse_clip
 from frgan.train.loop import run_training
@@ -105,7 +106,9 @@ def train(task: Task, cfg: Villegas17Config, folder, checkpoint_every: int, log=
           log_every: int = 10) -> MotionForecaster:
     device = torch.device(cfg.device)
     seed_everything(derive_seed(cfg.seed, f"{NAME}-init"))
-    gen, disc = build_generator(task, cfg).to(device), build_discriminator(task, cfg).to(device)
+    dist.check_batch(cfg.batch, NAME)
+    gen = dist.prepare(build_generator(task, cfg).to(device))
+    disc = dist.prepare(build_discriminator(task, cfg).to(device))
     opt_g = common.adam(gen, cfg.lr, cfg.betas)
     opt_d = common.adam(disc, cfg.lr, cfg.betas)
     balance = common.GanBalance(cfg.margin)
@@ -113,7 +116,7 @@ def train(task: Task, cfg: Villegas17Config, folder, checkpoint_every: int, log=
     def step(n: int) -> dict[str, float]:
         torch.manual_seed(derive_seed(cfg.seed, NAME, n))
         rng = step_rng(cfg.seed, n, NAME)
-        I_t, M_t, I_tk, M_tk = (x.to(device) for x in task.sample_pairs("gm", cfg.batch, rng))
+        I_t, M_t, I_tk, M_tk = (dist.shard(x).to(device) for x in task.sample_pairs("gm", cfg.batch, rng))
         # G first, as [39]'s loop: L_img + gamma * L_GAN
         common.requires_grad(disc, False)
         pred = gen(I_t, M_t, M_tk).output

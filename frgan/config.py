@@ -132,6 +132,9 @@ class Train(_Strict):
     checkpoint_every: int = Field(default=100, ge=1)
     log_every: int = Field(default=10, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Data-parallel processes per train stage: > 1 re-executes the stage under torchrun
+    # (frgan/train/distributed.py); the global batch stays the profile's batch.
+    processes: int = Field(default=1, ge=1)
     feature_vgg16_path: Optional[Path] = None   # eq. 15: a torchvision VGG16 state dict (user file)
 
     @model_validator(mode="after")
@@ -255,5 +258,6 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ParamsError(f"{path}: not valid YAML{where}") from None
+        problem = getattr(exc, "problem", None)   # e.g. a python/object tag: safe_load builds no objects
+        raise ParamsError(f"{path}: not valid YAML{where}" + (f" ({problem})" if problem else "")) from None
     return parse_params(raw, str(path))

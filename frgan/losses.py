@@ -89,16 +89,19 @@ def video_adversarial_loss(d_video: Critic, d_image: Critic, clip: torch.Tensor,
 
 
 def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
-                     cond: torch.Tensor) -> torch.Tensor:
+                     cond: torch.Tensor, eps: Optional[torch.Tensor] = None) -> torch.Tensor:
     """L_gp = (||grad_{[x_hat, M]} D([x_hat, M])||_2 - 1)^2, batch mean (eqs. 9, 14).
 
     x_hat = eps * real + (1 - eps) * fake with one eps ~ U[0, 1) per sample; the gradient is
     taken w.r.t. the concatenated input [x_hat, M] and its norm over all of it, per sample.
     Works for frames (B, C, H, W) and clips (B, C, T, H, W). Differentiable (create_graph).
+    `eps` (B, 1, ...) is drawn here unless given (multi-process training draws it for the global
+    batch and passes each process its rows, see frgan.train.distributed).
     """
     if real.shape != fake.shape:
         raise ValueError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} differ in shape")
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    if eps is None:
+        eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
     x_hat = eps * real.detach() + (1.0 - eps) * fake.detach()
     joint = join(x_hat, cond.detach()).requires_grad_(True)
     scores = _scores(critic, joint)
@@ -117,12 +120,13 @@ class CriticLoss:
 
 
 def critic_loss(critic: Critic, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor,
-                gp_weight: float = GP_WEIGHT) -> CriticLoss:
-    """Eq. 8 (D_I on frames) / eq. 13 (D_V on clips); `fake` is detached (no generator grads)."""
+                gp_weight: float = GP_WEIGHT, eps: Optional[torch.Tensor] = None) -> CriticLoss:
+    """Eq. 8 (D_I on frames) / eq. 13 (D_V on clips); `fake` is detached (no generator grads).
+    `eps`: the penalty's interpolation weights (drawn by `gradient_penalty` when None)."""
     fake = fake.detach()
     d_real = _scores(critic, join(real, cond)).mean()
     d_fake = _scores(critic, join(fake, cond)).mean()
-    penalty = gradient_penalty(critic, real, fake, cond)
+    penalty = gradient_penalty(critic, real, fake, cond, eps)
     return CriticLoss(d_fake - d_real + gp_weight * penalty, d_real - d_fake, penalty)
 
 

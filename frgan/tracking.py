@@ -1,7 +1,12 @@
 """The one place that talks to MLflow.
 
 Default store: a SQLite file `mlflow.db` in the repository root (gitignored; MLflow 3 refuses
-the old ./mlruns file store). `MLFLOW_TRACKING_URI` overrides it, e.g. a team server.
+the old ./mlruns file store), also for experiments DVC runs in its temporary copies
+(`dvc exp run --queue`, `--temp`: <repo>/.dvc/tmp/exps/<name>/ log to <repo>/mlflow.db), so a
+queue's experiments share one store. `MLFLOW_TRACKING_URI` overrides it, e.g. a team server.
+Several stages may write one SQLite store at once (`dvc queue start -j N`): creating its schema
+and experiments happens under a file lock (two processes doing it at once corrupt the schema
+migration), and MLflow waits up to 20 s on a locked database for the rest.
 Every run is tagged with the git commit, the profile, the dataset fingerprint and the params
 hash, so a user can find which run made which table. An unreachable server fails the stage
 within seconds, before any work starts.
@@ -13,6 +18,7 @@ import hashlib
 import json
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,8 +31,50 @@ class TrackingError(RuntimeError):
     """The MLflow tracking store cannot be used; the message says which and why."""
 
 
+def default_store() -> Path:
+    """mlflow.db in the working directory (stages run from the repository root); inside a DVC
+    experiment's temporary copy (<repo>/.dvc/tmp/exps/<name>/...), <repo>/mlflow.db."""
+    cwd = Path.cwd().resolve()
+    parts = cwd.parts
+    for i in range(len(parts) - 2):
+        if parts[i:i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i]) / "mlflow.db"
+    return cwd / "mlflow.db"
+
+
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{default_store()}"
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Exclusive, across processes, while a SQLite store's schema or an experiment may be
+    created (an flock on a file in the temp folder named after the database); no-op for a
+    server, which serialises that itself."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+    database = str(Path(uri.removeprefix("sqlite:///").split("?")[0]).resolve())
+    name = hashlib.sha256(database.encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"frgan-mlflow-{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _set_experiment(name: str) -> Any:
+    """mlflow.set_experiment, safe when other processes create the same experiment at once."""
+    import mlflow
+    with store_lock(tracking_uri()):
+        try:
+            return mlflow.set_experiment(name)
+        except Exception:
+            if mlflow.get_experiment_by_name(name) is None:   # not a lost creation race
+                raise
+            return mlflow.set_experiment(name)
 
 
 def check_reachable(uri: str, timeout: float = REACH_TIMEOUT_S) -> None:
@@ -83,7 +131,7 @@ def start_run(stage: str, params: Any, dataset_fingerprint: str | None = None,
     import mlflow
     mlflow.set_tracking_uri(uri)
     try:
-        mlflow.set_experiment(EXPERIMENT)
+        _set_experiment(EXPERIMENT)   # creates a fresh SQLite store's schema, under the lock
     except Exception as exc:  # e.g. a corrupt SQLite file or a server refusing the call
         raise TrackingError(f"MLflow store {uri}: cannot open experiment {EXPERIMENT!r} ({exc})") from None
     run_tags = {
@@ -128,7 +176,8 @@ def find_runs(tags: dict[str, str], experiment: str = EXPERIMENT) -> list[str]:
     _quiet_mlflow()
     import mlflow
     client = mlflow.MlflowClient(uri)
-    found = client.get_experiment_by_name(experiment)
+    with store_lock(uri):   # the first call may create a fresh SQLite store's schema
+        found = client.get_experiment_by_name(experiment)
     if found is None:
         return []
     query = " and ".join([f"tags.{k} = '{v}'" for k, v in sorted(tags.items())] + ["attributes.status = 'FINISHED'"])
@@ -141,7 +190,7 @@ def child_run(name: str, experiment: str, tags: dict[str, str]) -> Iterator[Any]
     another experiment; the UI nests runs of one experiment, the tag links the rest)."""
     import mlflow
     parent = mlflow.active_run()
-    experiment_id = mlflow.set_experiment(experiment).experiment_id
+    experiment_id = _set_experiment(experiment).experiment_id
     inherited = {k: parent.data.tags[k] for k in ("git_commit", "profile", "params_hash")
                  if parent is not None and k in parent.data.tags}
     with mlflow.start_run(run_name=name, experiment_id=experiment_id, nested=parent is not None,

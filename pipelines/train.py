@@ -5,9 +5,18 @@
 Outs: models/<dataset>/<method>/ (final weights). Checkpoints go to checkpoints/<dataset>/<method>/
 (a DVC `persist` out): a killed stage resumes from the newest one when rerun; checkpoints of
 another configuration are discarded, never resumed from.
+
+Several processes (data-parallel, frgan/train/distributed.py): `train.processes: N` in
+params.yaml makes this stage re-execute itself as `torchrun --standalone --nproc_per_node N -m
+pipelines.train ...` (so dvc.yaml's command stays the same, and DVC sees the knob as a param);
+`torchrun --nproc_per_node N -m pipelines.train ...` works directly too (torchrun's N wins).
+Rank 0 alone writes models/, checkpoints/ and the MLflow run; the other ranks train in lockstep
+with it and put what a method writes into a temporary folder outside the repository, deleted.
 """
 from __future__ import annotations
 
+import sys
+import tempfile
 from pathlib import Path
 
 from frgan import tracking
@@ -16,6 +25,7 @@ from frgan.data.clipstore import ClipStore
 from frgan.io import atomic_dir
 from frgan.methods import get_method
 from frgan.task import Task
+from frgan.train import distributed as dist
 from pipelines import _stage
 from pipelines.conditions import conditions_path
 from pipelines.prepare import store_path
@@ -30,19 +40,44 @@ def load_task(params: Params, dataset: str) -> Task:
 
 
 def main(params: Params, args) -> None:
+    # train.processes > 1: become torchrun with N copies of this stage (does not return). A
+    # params knob rather than an environment variable: DVC tracks it, `dvc exp run -S
+    # train.processes=N` sets it, and the stage's command in dvc.yaml stays the same.
+    if params.train.processes > 1 and not dist.launched_by_torchrun():
+        dist.relaunch_under_torchrun(params.train.processes, "pipelines.train")
+    try:
+        dist.init(params.device)
+        train(params, args)
+    except dist.DistributedError as exc:   # e.g. a batch that does not split over the processes
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        dist.teardown()
+
+
+def train(params: Params, args) -> None:
     method = get_method(args.method)
     task = load_task(params, args.dataset)
     stage = f"train@{args.dataset}-{args.method}"
+    checkpoints = Path("checkpoints") / args.dataset / args.method
+    if not dist.is_main():
+        # Ranks > 0 compute their shard of every step but write none of the stage's outputs:
+        # what the method saves goes to a throwaway folder outside the repository.
+        with tempfile.TemporaryDirectory(prefix=f"frgan-train-rank{dist.rank()}-") as scratch:
+            method.train(task, params, Path(scratch), checkpoints, log=None)
+        return
     with tracking.start_run(stage, params, dataset_fingerprint=task.store.fingerprint,
                             tags={"dataset": args.dataset, "method": args.method}):
         tracking.log_params({"method": args.method, "summary": method.summary,
-                             **{f"size.{k}": v for k, v in params.size.model_dump().items()}})
+                             **{f"size.{k}": v for k, v in params.size.model_dump().items()},
+                             **{f"distributed.{k}": v for k, v in dist.describe().items()}})
         with atomic_dir(model_path(args.dataset, args.method)) as out:
-            method.train(task, params, out, Path("checkpoints") / args.dataset / args.method,
+            method.train(task, params, out, checkpoints,
                          log=lambda step, values: tracking.log_metrics(values, step=step))
             for sample in sorted(out.glob("*.png")):   # sample grids a method leaves for the eye
                 tracking.log_artifact(sample)
-    print(f"{stage}: weights in {model_path(args.dataset, args.method)}")
+    print(f"{stage}: weights in {model_path(args.dataset, args.method)}"
+          + (f" ({dist.size()} processes)" if dist.size() > 1 else ""))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ Generation: every target frame from the input frame (G_M), then G_R over windows
 length (the last window padded with its final frame, the padding dropped).
 
 All randomness of step n comes from (seed, stage, n), so a killed run resumes bit-for-bit.
+Under several processes (frgan.train.distributed) every rank draws the same global batch and
+per-sample randomness and keeps its rows; gradients are averaged over the ranks.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import torch
 from frgan import losses
 from frgan.nets import ImageCritic, MotionForecaster, MotionRefiner, VideoCritic
 from frgan.task import Task, to_uint8_frames
+from frgan.train import distributed as dist
 from frgan.train.checkpoint import Checkpoints
 from frgan.train.loop import run_training
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
@@ -104,6 +107,12 @@ def _requires_grad(module: torch.nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+def _penalty_eps(batch: int, dims: int, device: torch.device) -> torch.Tensor:
+    """The WGAN-GP interpolation weights of the global batch (one per sample, what
+    `losses.gradient_penalty` would draw), this process's rows of them."""
+    return dist.shard(torch.rand((batch,) + (1,) * (dims - 1), device=device))
+
+
 # ---------------------------------------------------------------------------------------------
 # Stage 1: G_M.
 
@@ -111,26 +120,32 @@ def train_gm(task: Task, cfg: FrganConfig, folder: Path, checkpoint_every: int, 
              log_every: int = 10) -> MotionForecaster:
     device = torch.device(cfg.device)
     seed_everything(derive_seed(cfg.seed, "gm-init"))
-    gm, d_image = build_gm(task, cfg).to(device), ImageCritic(task.size, task.channels, width=cfg.width).to(device)
+    dist.check_batch(cfg.batch, "G_M")
+    gm = dist.prepare(build_gm(task, cfg).to(device))
+    d_image = dist.prepare(ImageCritic(task.size, task.channels, width=cfg.width).to(device))
     opt_g, opt_d = _adam(gm, cfg), _adam(d_image, cfg)
     feature_loss = vgg16_feature_loss(cfg.vgg16_path, device) if cfg.weights.feat > 0 else None
 
     def step(n: int) -> dict[str, float]:
         torch.manual_seed(derive_seed(cfg.seed, "gm", n))       # the GP's eps
-        I_t, M_t, I_tk, M_tk = (x.to(device) for x in task.sample_pairs("gm", cfg.batch, step_rng(cfg.seed, n, "gm")))
+        eps = _penalty_eps(cfg.batch, 4, device)
+        I_t, M_t, I_tk, M_tk = (dist.shard(x).to(device)
+                                for x in task.sample_pairs("gm", cfg.batch, step_rng(cfg.seed, n, "gm")))
         # critic: eq. 8 with the conditioned gradient penalty of eq. 9
         with torch.no_grad():
             fake = gm(I_t, M_t, M_tk).output
         _requires_grad(d_image, True)
-        d_loss = losses.critic_loss(d_image, I_tk, fake, M_tk, cfg.gp_weight)
+        d_loss = losses.critic_loss(d_image, I_tk, fake, M_tk, cfg.gp_weight, eps)
         opt_d.zero_grad(set_to_none=True)
         d_loss.total.backward()
+        dist.average_gradients(d_image)
         opt_d.step()
         # generator: eq. 4 = L_rec (5) + L_r (6) + L_gen (7)
         _requires_grad(d_image, False)
         g_loss = losses.forecaster_loss(gm(I_t, M_t, M_tk), I_tk, M_tk, d_image, cfg.weights, feature_loss)
         opt_g.zero_grad(set_to_none=True)
         g_loss.total.backward()
+        dist.average_gradients(gm)
         g_norm = _grad_norm(gm)
         opt_g.step()
         return {"gm/loss": g_loss.total.item(), "gm/rec": g_loss.rec.item(), "gm/mask": g_loss.mask.item(),
@@ -165,11 +180,12 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
              log: Optional[Log] = None, log_every: int = 10) -> MotionRefiner:
     device = torch.device(cfg.device)
     seed_everything(derive_seed(cfg.seed, "gr-init"))
-    gr = build_gr(task, cfg).to(device)
+    dist.check_batch(cfg.batch, "G_R")
+    gr = dist.prepare(build_gr(task, cfg).to(device))
     # A fresh D_I for this stage (the paper trains D_I "following the same strategy as eq. 8"
     # but does not say it is carried over from stage 1).
-    d_image = ImageCritic(task.size, task.channels, width=cfg.width).to(device)
-    d_video = VideoCritic(task.size, cfg.clip_len, task.channels, width=cfg.width).to(device)
+    d_image = dist.prepare(ImageCritic(task.size, task.channels, width=cfg.width).to(device))
+    d_video = dist.prepare(VideoCritic(task.size, cfg.clip_len, task.channels, width=cfg.width).to(device))
     opt_g = _adam(gr, cfg)
     opt_d = torch.optim.Adam(list(d_image.parameters()) + list(d_video.parameters()), lr=cfg.lr,
                              betas=(float(cfg.betas[0]), float(cfg.betas[1])))
@@ -177,20 +193,23 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
 
     def step(n: int) -> dict[str, float]:
         torch.manual_seed(derive_seed(cfg.seed, "gr", n))
+        eps_video, eps_image = _penalty_eps(cfg.batch, 5, device), _penalty_eps(cfg.batch, 4, device)
         rng = step_rng(cfg.seed, n, "gr")
-        first, first_cond, real, cond = (x.to(device) for x in task.sample_windows("gr", cfg.batch, cfg.clip_len, rng))
+        first, first_cond, real, cond = (dist.shard(x).to(device)
+                                         for x in task.sample_windows("gr", cfg.batch, cfg.clip_len, rng))
         coarse = coarse_clip(gm, first, first_cond, cond)
         # critics, one step for both (eq. 8 on one random frame pair per sample, eq. 13-14)
         with torch.no_grad():
             refined = gr(coarse, cond).output
-        t = torch.as_tensor(rng.integers(0, cfg.clip_len, len(real)), device=device)
+        t = torch.as_tensor(dist.shard(rng.integers(0, cfg.clip_len, cfg.batch)), device=device)
         pick = lambda clip: clip[torch.arange(len(clip), device=device), :, t]
         _requires_grad(d_image, True)
         _requires_grad(d_video, True)
-        dv = losses.critic_loss(d_video, real, refined, cond, cfg.gp_weight)
-        di = losses.critic_loss(d_image, pick(real), pick(refined), pick(cond), cfg.gp_weight)
+        dv = losses.critic_loss(d_video, real, refined, cond, cfg.gp_weight, eps_video)
+        di = losses.critic_loss(d_image, pick(real), pick(refined), pick(cond), cfg.gp_weight, eps_image)
         opt_d.zero_grad(set_to_none=True)
         (dv.total + di.total).backward()
+        dist.average_gradients(d_image, d_video)
         opt_d.step()
         # generator: eq. 11 = L_rec + L_r + eq. 12
         _requires_grad(d_image, False)
@@ -198,6 +217,7 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
         g_loss = losses.refiner_loss(gr(coarse, cond), real, cond, d_video, d_image, cfg.weights)
         opt_g.zero_grad(set_to_none=True)
         g_loss.total.backward()
+        dist.average_gradients(gr)
         g_norm = _grad_norm(gr)
         opt_g.step()
         return {"gr/loss": g_loss.total.item(), "gr/rec": g_loss.rec.item(), "gr/mask": g_loss.mask.item(),

@@ -1,6 +1,10 @@
 """The training loop every method shares: resume from the last checkpoint, run steps with a
 progress bar (it/s, ETA), stop on a non-finite loss, log, checkpoint at a fixed interval and at
-the end. What a step does is the method's `step_fn(step) -> {loss name: value}`."""
+the end. What a step does is the method's `step_fn(step) -> {loss name: value}`.
+
+Under several processes (`frgan.train.distributed`): every rank resumes from the same
+checkpoint (rank 0 first, as it discards stale ones), losses are averaged over the ranks before
+the NaN check and the log, and only rank 0 logs, shows the bar and writes checkpoints."""
 from __future__ import annotations
 
 import math
@@ -8,6 +12,7 @@ from typing import Any, Callable, Optional
 
 from tqdm import tqdm
 
+from frgan.train import distributed as dist
 from frgan.train.checkpoint import Checkpoints
 
 
@@ -23,11 +28,12 @@ def run_training(name: str, steps: int, step_fn: Callable[[int], dict[str, float
 
     Step indices are 0-based; the checkpoint written after step i is named i + 1 (steps done).
     """
-    start = checkpoints.load_latest(modules)
+    start = _resume(checkpoints, modules)
+    main = dist.is_main()
     bar = tqdm(range(start, steps), initial=start, total=steps, desc=name, unit="step",
-               disable=not progress, mininterval=1.0)
+               disable=not progress or not main, mininterval=1.0)
     for step in bar:
-        losses = step_fn(step)
+        losses = dist.mean_values(step_fn(step))
         bad = [key for key, value in losses.items() if not math.isfinite(value)]
         if bad:
             kept = checkpoints.latest_path()
@@ -35,10 +41,24 @@ def run_training(name: str, steps: int, step_fn: Callable[[int], dict[str, float
                 f"{name}: loss {bad[0]} = {losses[bad[0]]} at step {step + 1}; training stopped, "
                 f"last good checkpoint: {kept if kept else 'none (no checkpoint written yet)'}")
         done = step + 1
-        if on_log is not None and (done % log_every == 0 or done == steps):
+        if on_log is not None and main and (done % log_every == 0 or done == steps):
             on_log(done, losses)
         if done % log_every == 0:
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(losses.items())[:4]}, refresh=False)
-        if done % checkpoint_every == 0 or done == steps:
+        if main and (done % checkpoint_every == 0 or done == steps):
             checkpoints.save(done, modules)
+    return start
+
+
+def _resume(checkpoints: Checkpoints, modules: dict[str, Any]) -> int:
+    """The newest checkpoint's step, its state loaded into `modules`. With several processes
+    rank 0 loads first (it deletes checkpoints of another configuration), then the others read
+    what is left; all must land on the same step."""
+    if not dist.active():
+        return checkpoints.load_latest(modules)
+    start = checkpoints.load_latest(modules) if dist.is_main() else 0
+    dist.barrier()
+    if not dist.is_main():
+        start = checkpoints.load_latest(modules)
+    dist.same_on_every_rank(start, "the checkpoint step to resume from")
     return start
