@@ -1,14 +1,20 @@
 """What every stage module shares: argument parsing, params loading and error exits.
 
-Exit codes: 2 for a params.yaml that breaks the schema (before any work), 1 for bad input data
-or an unusable tracking store; the message is always one line on stderr naming the file or key.
+Exit codes: 2 for a bad command line or a params.yaml that breaks the schema (before any work);
+1 for bad input data, an unusable tracking store, a missing model file, a refused (unsafe) or
+mismatched checkpoint, a diverged training run, a full disk or an out-of-memory device. The
+message is always one line on stderr naming the file or key and what was expected; the stage's
+outs are written atomically (frgan.io), so a failure leaves the earlier outs as they were.
+Anything else is a bug and keeps its traceback. tests/test_bad_inputs.py lists every case.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import pickle
 import sys
-from typing import Callable
+from typing import Callable, NoReturn
 
 # Progress bars redraw at most once a second: readable in `dvc repro` logs and CI output.
 os.environ.setdefault("TQDM_MININTERVAL", "1")
@@ -32,6 +38,61 @@ def check_methods(params: Params, source: str) -> None:
             raise ParamsError(f"{source}: train.methods.{i} = {name!r}: expected one of {sorted(known)}")
 
 
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """One line on stderr (newlines folded), then exit with `code`."""
+    sys.stdout.flush()
+    print("error: " + " ".join(str(message).split()), file=sys.stderr)
+    sys.exit(code)
+
+
+def _batch_key(main: Callable, params: Params, args: argparse.Namespace) -> str:
+    """The params key whose value sets the batch of what ran out of memory, with its value."""
+    from frgan.config import ACTOR_DATASETS
+    if main.__module__.endswith("conditions") and getattr(args, "dataset", None) in ACTOR_DATASETS:
+        return f"conditions.pose_lstm_batch (now {params.conditions.pose_lstm_batch})"
+    return f"profiles.{params.profile}.batch (now {params.size.batch})"
+
+
+def _explain(exc: BaseException, main: Callable, params: Params, args: argparse.Namespace) -> str | None:
+    """The one-line message for a failure that is not a bug, or None for one that is."""
+    if isinstance(exc, (DatasetError, TrackingError)):
+        return str(exc)
+    checkpoint = sys.modules.get("frgan.train.checkpoint")   # not imported: not raised either
+    if checkpoint is not None and isinstance(exc, checkpoint.CheckpointError):
+        return str(exc)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
+        what = ". ".join(str(exc).strip().split(". ")[:2]).splitlines()[0].rstrip(".")
+        return (f"out of memory ({what}); lower {_batch_key(main, params, args)} in "
+                f"{args.params}, or choose a smaller profile")
+    diverged = sys.modules.get("frgan.train.loop")
+    if diverged is not None and isinstance(exc, diverged.TrainingDiverged):
+        return f"{exc}; lower train.lr (now {params.train.lr}) in {args.params} or check the inputs"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        where = getattr(exc, "out_path", None) or exc.filename
+        reason = os.strerror(exc.errno) + (" (the file-size limit)" if exc.errno == errno.EFBIG else "")
+        return (f"{where or 'an output'}: cannot write it: {reason}; nothing was replaced (earlier outputs "
+                "are kept); free some space and rerun")
+    if isinstance(exc, pickle.UnpicklingError):   # torch.load(weights_only=True) refused a file
+        from frgan.train.checkpoint import refused
+        return str(refused(_loading(exc), exc))
+    if isinstance(exc, FileNotFoundError):   # model files the user provides (weights, predictors)
+        return str(exc) if exc.filename is None else f"{exc.filename}: file not found ({exc.strerror})"
+    return None
+
+
+def _loading(exc: BaseException) -> str | None:
+    """The path torch.load was reading when `exc` was raised (its frame's `f`), if a path."""
+    tb, path = exc.__traceback__, None
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "load" and frame.f_globals.get("__name__") == "torch.serialization":
+            f = frame.f_locals.get("f")
+            path = os.fspath(f) if isinstance(f, (str, os.PathLike)) else path
+        tb = tb.tb_next
+    return path
+
+
 def run(main: Callable[[Params, argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:
     args = parser.parse_args()
     try:
@@ -40,18 +101,27 @@ def run(main: Callable[[Params, argparse.Namespace], None], parser: argparse.Arg
         if getattr(args, "method", None) is not None and args.method not in registered_methods():
             raise ParamsError(f"--method {args.method!r}: expected one of {sorted(registered_methods())}")
     except ParamsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(exc), 2)
     try:
         main(params, args)
-    except (DatasetError, TrackingError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    except Exception as exc:
+        message = _explain(exc, main, params, args)
+        if message is None:
+            raise
+        _fail(message, 1)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (argparse prints the usage first): `error: ...`, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{self.prog}: {message} (see --help)", 2)
 
 
 def parser(description: str, dataset: bool = False, method: bool = False) -> argparse.ArgumentParser:
     """The stage's command line: --params, and --dataset / --method for matrix stages."""
-    p = argparse.ArgumentParser(description=description)
+    module = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    p = _Parser(prog=f"python -m pipelines.{module}", description=description)
     p.add_argument("--params", default="params.yaml", help="the params file (default: params.yaml)")
     if dataset:
         p.add_argument("--dataset", required=True, choices=DATASET_NAMES)

@@ -393,6 +393,7 @@ def plot_face_conditions(store: ClipStore, folder: Path, figure: Path, n_items: 
     axes[0, 0].set_title("frame 0", fontsize=7)
     fig.suptitle(f"{store.meta.get('dataset', '')}: expression retargeting (paper 4.2)", fontsize=8)
     fig.tight_layout()
-    figure.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(figure, dpi=110)
+    from frgan.io import atomic_file
+    with atomic_file(figure) as tmp:   # a DVC out: complete or the previous one
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)

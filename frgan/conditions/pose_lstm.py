@@ -318,8 +318,10 @@ def save_pose_lstm(model: PoseLSTM, path: str | Path, extra: dict | None = None)
 
 
 def load_pose_lstm(path: str | Path, device: str | torch.device = "cpu") -> PoseLSTM:
-    """The PoseLSTM saved by `save_pose_lstm`, in eval mode on `device`."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    """The PoseLSTM saved by `save_pose_lstm`, in eval mode on `device`; a file holding more than
+    tensors (a crafted pickle) is refused with an UnsafeFileError naming it."""
+    from frgan.train.checkpoint import load_weights
+    payload = load_weights(path)
     model = PoseLSTM(**payload["config"])
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval()

@@ -94,6 +94,26 @@ def write_clip_store(records: Iterable[VideoRecord], target: str | Path, meta: d
     return full_meta
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _load_gt(path: Path, n_frames: int, tail: tuple[int, ...] | None) -> np.ndarray:
+    """A ground-truth array, memory-mapped; DatasetError naming the file when it is truncated,
+    not a .npy array, or not of the shape meta.json records (one row per frame)."""
+    shown = f"({n_frames}, {', '.join(map(str, tail))})" if tail else f"{n_frames} rows"
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DatasetError(f"{path}: truncated or not a .npy array ({_one_line(exc)}); expected "
+                           f"{shown}; the store is corrupt, rerun prepare") from None
+    if array.shape[:1] != (n_frames,) or (tail is not None and tuple(array.shape[1:]) != tail):
+        raise DatasetError(f"{path}: shape {tuple(array.shape)}, expected {shown} (meta.json); "
+                           "the store is corrupt, rerun prepare")
+    return array
+
+
 class ClipStore:
     """Read access to a store written by `write_clip_store` (frames memory-mapped)."""
 
@@ -103,9 +123,21 @@ class ClipStore:
             if not (self.root / name).is_file():
                 raise DatasetError(f"{self.root / name}: missing; expected a clip store written by "
                                    "`python -m pipelines.prepare` (run `dvc repro prepare`)")
-        self.meta = json.loads((self.root / "meta.json").read_text())
-        self.index = pd.read_csv(self.root / "index.csv", dtype={"clip_id": str, "subject": str})
-        shape = (self.meta["n_frames"], self.meta["height"], self.meta["width"], 3)
+        try:
+            self.meta = json.loads((self.root / "meta.json").read_text())
+            shape = (int(self.meta["n_frames"]), int(self.meta["height"]), int(self.meta["width"]), 3)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DatasetError(f"{self.root / 'meta.json'}: not the meta of a clip store ({_one_line(exc)}); "
+                               "the store is corrupt, rerun prepare") from None
+        try:
+            self.index = pd.read_csv(self.root / "index.csv", dtype={"clip_id": str, "subject": str})
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise DatasetError(f"{self.root / 'index.csv'}: unreadable ({_one_line(exc)}); "
+                               "the store is corrupt, rerun prepare") from None
+        missing = [c for c in INDEX_COLUMNS if c not in self.index.columns]
+        if missing:
+            raise DatasetError(f"{self.root / 'index.csv'}: missing column {missing[0]!r}; expected "
+                               f"{', '.join(INDEX_COLUMNS)}; the store is corrupt, rerun prepare")
         expected_bytes = int(np.prod(shape))
         actual_bytes = (self.root / "frames.u8").stat().st_size
         if actual_bytes != expected_bytes:
@@ -145,7 +177,8 @@ class ClipStore:
             path = self.root / "gt" / f"{key}.npy"
             if not path.is_file():
                 raise KeyError(f"{path}: no ground truth {key!r}; this store has {sorted(self.meta['gt'])}")
-            self._gt[key] = np.load(path, mmap_mode="r")
+            tail = self.meta.get("gt", {}).get(key)
+            self._gt[key] = _load_gt(path, int(self.meta["n_frames"]), None if tail is None else tuple(tail))
         if clip is None:
             return self._gt[key]
         row = self._row(clip)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import pickle
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from frgan.io import atomic_file
+from frgan.io import atomic_file, sweep_stale
 
 log = logging.getLogger(__name__)
 NAME = re.compile(r"^step-(\d{8})\.pt$")
@@ -37,6 +38,30 @@ class CheckpointError(RuntimeError):
     """A checkpoint folder holds nothing loadable that matches the models being trained."""
 
 
+class UnsafeFileError(CheckpointError):
+    """A weights file holds more than tensors and plain containers (e.g. a crafted pickle)."""
+
+
+def load_weights(path: str | Path) -> Any:
+    """torch.load(path) restricted to tensors and plain containers (weights_only=True).
+
+    A file whose pickle names any other global (a crafted pickle would call os.system, say) is
+    refused before anything in it runs: UnsafeFileError naming the file, one line.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise refused(path, exc) from None
+
+
+def refused(path: str | Path | None, exc: pickle.UnpicklingError) -> UnsafeFileError:
+    """The one-line error for a file torch.load(weights_only=True) would not unpickle."""
+    reason = next((line.strip() for line in str(exc).splitlines() if "nsupported" in line),
+                  "not a tensors-only file")
+    return UnsafeFileError(f"{path or 'a weights file'}: refused to load ({reason.rstrip('.')}); expected "
+                           "weights saved by this suite (torch.load weights_only=True)")
+
+
 class Checkpoints:
     """The checkpoints of one training run, in `folder`, the newest `keep` kept.
 
@@ -53,6 +78,9 @@ class Checkpoints:
     def _all(self) -> list[tuple[int, Path]]:
         if not self.folder.is_dir():
             return []
+        for path in list(self.folder.iterdir()):   # temp files of writers killed mid-save
+            if path.name.startswith(".step-") and ".tmp-" in path.name:
+                sweep_stale(self.folder / path.name[1:].split(".tmp-")[0])
         found = [(int(m.group(1)), p) for p in self.folder.iterdir() if (m := NAME.match(p.name))]
         return sorted(found)
 
@@ -75,9 +103,15 @@ class Checkpoints:
         """
         for step, path in reversed(self._all()):
             try:
-                payload = torch.load(path, map_location="cpu", weights_only=True)
+                payload = load_weights(path)
+            except UnsafeFileError as exc:   # never unpickled: nothing in it has run
+                log.warning("refusing checkpoint %s", exc)
+                continue
             except Exception as exc:  # torn or foreign file: never load it
                 log.warning("skipping unreadable checkpoint %s (%s)", path, type(exc).__name__)
+                continue
+            if not isinstance(payload, dict):
+                log.warning("skipping checkpoint %s: not a checkpoint of this suite", path)
                 continue
             if payload.get("fingerprint", "") != self.fingerprint:
                 log.warning("discarding %s: made by another configuration", path)
