@@ -26,6 +26,7 @@ from frgan.io import atomic_file
 from frgan.methods import Method
 from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
+from frgan.train.checkpoint import load_weights
 
 LEAKY_SLOPE = 0.2
 GAN_MARGIN = 0.3   # Villegas et al.'s training loops (ICML 2017 and MCNet): `margin = 0.3`
@@ -240,7 +241,7 @@ def save_generator(path: Path, module: nn.Module, cfg: Any) -> None:
 
 
 def load_generator(path: Path, module: nn.Module) -> nn.Module:
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = load_weights(path)   # weights_only: a crafted pickle is refused, naming the file
     module.load_state_dict(payload["state"])
     return module.eval()
 

@@ -231,4 +231,5 @@ def save_weights(path: Path, config: Any, states: dict[str, dict[str, torch.Tens
 def load_weights(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise DatasetError(f"{path}: missing; run the train stage of this method first")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    from frgan.train.checkpoint import load_weights as load_tensors_only
+    return load_tensors_only(path)

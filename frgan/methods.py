@@ -100,7 +100,8 @@ def _save(path: Path, module: torch.nn.Module, cfg) -> None:
 
 
 def _load(path: Path, module: torch.nn.Module) -> torch.nn.Module:
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    from frgan.train.checkpoint import load_weights   # weights_only: a crafted pickle is refused
+    payload = load_weights(path)
     module.load_state_dict(payload["state"])
     return module.eval()
 

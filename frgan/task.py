@@ -135,6 +135,15 @@ class Task:
 
     # -- the test set ---------------------------------------------------------------------------
 
+    def _load_array(self, name: str) -> np.ndarray:
+        """A conditions array; a missing or truncated file is a one-line DatasetError naming it."""
+        path = self.conditions / name
+        try:
+            return np.load(path)
+        except (OSError, ValueError, EOFError) as exc:
+            raise DatasetError(f"{path}: missing, truncated or not a .npy array ({type(exc).__name__}); "
+                               "rerun the conditions stage") from None
+
     def test_items(self) -> TestItems:
         index = pd.read_csv(self.conditions / "test_index.csv", dtype={"clip_id": str, "subject": str})
         starts = self.store.index.set_index("clip_id").loc[index.clip_id, "start"].values
@@ -144,10 +153,10 @@ class Task:
         n, s = len(index), self.size
         if self.kind == "actors":
             t = int(index.n_targets.iloc[0])
-            ones = np.ones(np.load(self.conditions / "pred_joints.npy").shape[:-1], np.float32)
-            cond = self.heatmaps(np.load(self.conditions / "pred_joints.npy"), ones)
-            cond_gt = self.heatmaps(np.load(self.conditions / "gt_joints.npy"),
-                                    np.load(self.conditions / "gt_visibility.npy"))
+            pred = self._load_array("pred_joints.npy")
+            ones = np.ones(pred.shape[:-1], np.float32)
+            cond = self.heatmaps(pred, ones)
+            cond_gt = self.heatmaps(self._load_array("gt_joints.npy"), self._load_array("gt_visibility.npy"))
             target_rows = (starts + index.first_target.values)[:, None] + np.arange(t)[None, :]
             truth = np.asarray(self.store.frames[target_rows.ravel()]).reshape(n, t, s, s, 3)
         else:

@@ -16,7 +16,7 @@ import numpy as np
 
 from frgan import tracking
 from frgan.config import Params
-from frgan.io import atomic_dir
+from frgan.io import atomic_dir, atomic_file
 from frgan.methods import get_method
 from frgan.task import to_uint8_frames
 from pipelines import _stage
@@ -39,7 +39,8 @@ def _sheet(videos: np.ndarray, inputs: np.ndarray, truth, path: Path, rows: int 
             lines.append(np.concatenate([np.zeros_like(inputs[i])] + [truth[i, j] for j in picks], axis=1))
     grid = np.concatenate(lines, axis=0)
     scale = max(1, 96 // videos.shape[2])
-    Image.fromarray(grid.repeat(scale, 0).repeat(scale, 1)).save(path)
+    with atomic_file(path) as tmp:   # never a half-written PNG beside the videos
+        Image.fromarray(grid.repeat(scale, 0).repeat(scale, 1)).save(tmp, format="PNG")
 
 
 def main(params: Params, args) -> None:

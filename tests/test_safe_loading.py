@@ -158,3 +158,29 @@ def test_generate_stage_refuses_crafted_weights_in_one_line(tmp_path, tmp_path_f
     assert not marker.exists()
     assert tp.snapshot(root) == before
     assert tp.temp_leftovers(root) == []
+
+
+@pytest.mark.parametrize("loader", ["frgan.methods:_load", "baselines.common:load_generator",
+                                    "baselines.video_gan:load_weights", "frgan.train.frgan:vgg16_feature_loss"])
+def test_every_weights_loader_refuses_a_crafted_file(tmp_path, loader):
+    """Each place that reads trained weights goes through load_weights (one line, file named)."""
+    import importlib
+    module_name, function = loader.split(":")
+    load = getattr(importlib.import_module(module_name), function)
+    marker = tmp_path / "ran"
+    path = write_crafted(tmp_path / "weights.pt", marker)
+    args = (str(path), torch.device("cpu")) if function == "vgg16_feature_loss" else (path, torch.nn.Linear(1, 1))
+    with pytest.raises(UnsafeFileError, match=re.escape(f"{path}: refused to load")):
+        load(*args[:1] if function == "load_weights" else args)
+    assert not marker.exists()
+
+
+def test_a_truncated_conditions_array_names_the_file(tmp_path):
+    """frgan.task reads the actors' joint arrays through a check, not a bare np.load."""
+    from frgan.data.errors import DatasetError
+    from frgan.task import Task
+    task = Task.__new__(Task)
+    task.conditions = tmp_path
+    (tmp_path / "pred_joints.npy").write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr'")
+    with pytest.raises(DatasetError, match=re.escape(f"{tmp_path / 'pred_joints.npy'}: missing, truncated")):
+        task._load_array("pred_joints.npy")

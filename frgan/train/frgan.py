@@ -79,7 +79,8 @@ def vgg16_feature_loss(path: str, device: torch.device) -> losses.FeatureLoss:
         raise FileNotFoundError(f"{path}: VGG16 weights not found (train.feature_vgg16_path; a "
                                 "torchvision vgg16 state_dict, e.g. vgg16-397923af.pth)")
     vgg = torchvision.models.vgg16(weights=None)
-    vgg.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    from frgan.train.checkpoint import load_weights
+    vgg.load_state_dict(load_weights(path))
     convs = vgg.features[:30].eval().to(device)         # through conv5_3 + ReLU (last conv layer)
     for p in convs.parameters():
         p.requires_grad_(False)
