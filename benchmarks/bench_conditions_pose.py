@@ -30,7 +30,7 @@ def test_train_step(benchmark, hidden):
     poses, vis = _windows(BATCH, N_OBS + N_PRED_TRAIN)
     benchmark.extra_info.update(device=DEVICE, hidden=hidden, batch=BATCH, threads=torch.get_num_threads())
     benchmark.pedantic(train_step, args=(model, optimiser, poses, vis, N_OBS, CLIP_NORM),
-                       rounds=5 if hidden == HIDDEN else 20, iterations=1, warmup_rounds=1)
+                       rounds=3 if hidden == HIDDEN else 20, iterations=1, warmup_rounds=1)
 
 
 def test_predict_test_horizon(benchmark):

@@ -1,30 +1,35 @@
 """Throughput of the metrics (pytest-benchmark; kept out of the test run).
 
-    PYTHONPATH=. python -m pytest benchmarks/bench_metrics.py --benchmark-only -s
+    make bench   (or: python -m pytest benchmarks/bench_metrics.py --benchmark-only -s)
 
-* pixel-<metric>: batched ``metrics.pixel`` vs a per-frame scikit-image loop on the same
-  256 frames (16 videos x 16 frames, 64x64 RGB uint8, the paper's Penn Action size).
+* pixel-<metric>: batched ``metrics.pixel`` (what the evaluate stage calls) vs a per-frame
+  scikit-image loop on the same 256 frames (16 videos x 16 frames, 64x64 RGB uint8, the paper's
+  Penn Action size), in the same test, best of several rounds each. Both give one value per
+  frame; they must agree within 1e-6 (target: batched >= 20x the loop).
 * dlib-descriptors: dlib's ResNet on 32 aligned chips, batched (``batch_size=64``) vs one chip
   per call (``batch_size=1``).
 * acd-dlib: end to end, 2 videos x 16 frames of synthetic faces at 64 px: detection,
   alignment, descriptors, ACD-I and ACD-C; batched vs one chip at a time.
-
-Each benchmark stores frames/s in ``extra_info``; once both sides of a group have run, the
-ratio (batched / reference) is printed (visible with ``-s``) and stored as ``speedup``.
+Each writes reports/benchmarks/metrics-<group>.json (frames/s of both sides and their ratio).
 """
+from __future__ import annotations
+
+import time
+
 import numpy as np
 import pytest
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
+from benchmarks.harness import fmt, row
 from metrics.acd import acd_c, acd_i
 from metrics.embedders import create_embedder
 from metrics.embedders.synthetic import EXAMPLE_IDENTITIES, render_identities
 from metrics.pixel import mse, psnr, ssim
 
 PIXEL_SHAPE = (16, 16, 64, 64, 3)
-BATCHED, REFERENCE = "batched", "reference"
-
-_frames_per_s: dict[tuple[str, str], float] = {}
+N_FRAMES = PIXEL_SHAPE[0] * PIXEL_SHAPE[1]
+TARGET_SPEEDUP = 20.0
+TOLERANCE = 1e-6
 
 
 @pytest.fixture(scope="module")
@@ -44,37 +49,62 @@ def _skimage_loop(function):
 
 
 PIXEL_IMPLEMENTATIONS = {
-    "mse": {BATCHED: mse, REFERENCE: _skimage_loop(mean_squared_error)},
-    "psnr": {BATCHED: psnr,
-             REFERENCE: _skimage_loop(lambda a, b: peak_signal_noise_ratio(a, b, data_range=1))},
-    "ssim": {BATCHED: ssim,
-             REFERENCE: _skimage_loop(lambda a, b: structural_similarity(a, b, channel_axis=-1, data_range=1))},
+    "mse": (mse, _skimage_loop(mean_squared_error)),
+    "psnr": (psnr, _skimage_loop(lambda a, b: peak_signal_noise_ratio(a, b, data_range=1))),
+    "ssim": (ssim, _skimage_loop(lambda a, b: structural_similarity(a, b, channel_axis=-1, data_range=1))),
 }
 
 
-def _record(benchmark, capsys, group: str, side: str, n_frames: int) -> None:
-    """Store frames/s; print and store the batched / reference ratio once both are known."""
-    if benchmark.stats is None:  # --benchmark-disable
-        return
-    frames_per_s = n_frames / benchmark.stats.stats.mean
-    benchmark.extra_info["frames_per_s"] = frames_per_s
-    _frames_per_s[(group, side)] = frames_per_s
-    if (group, BATCHED) in _frames_per_s and (group, REFERENCE) in _frames_per_s:
-        speedup = _frames_per_s[(group, BATCHED)] / _frames_per_s[(group, REFERENCE)]
-        benchmark.extra_info["speedup"] = speedup
-        with capsys.disabled():
-            print(f"\n{group}: batched {_frames_per_s[(group, BATCHED)]:.1f} frames/s, "
-                  f"reference {_frames_per_s[(group, REFERENCE)]:.1f} frames/s, ratio {speedup:.2f}x")
+NOTES = {
+    "mse": "the per-frame reference is not loop-bound: a 64x64x3 frame is 12k values, so each skimage call is "
+           "already a vectorised numpy pass (~15 us) and the batch's float64 conversion (done once) dominates it; "
+           "the batched uint8 path (int16 difference squared in place as uint16, uint32 sums: exact) runs near "
+           "memory speed, ~290k frames/s on one core. The ratio moves between ~10x and ~48x with the machine's "
+           "load (the reference's float64 conversion is memory-bound); threads did not help",
+    "psnr": "as MSE (PSNR is computed from the batched MSE)",
+    "ssim": "skimage's SSIM of one 64x64 frame is five uniform filters over 4k pixels per channel, vectorised "
+            "numpy too; the batched path sums the windows exactly in float32 (integers < 2^24, two doubling "
+            "passes per axis) and evaluates SSIM in float64 from the exact sums (~15 passes per window "
+            "position): ~7-8k frames/s on one core, ~8x the previous batched code, 5-17x the loop depending "
+            "on load. 20x needs a fused compiled kernel (numba/C), not worth a dependency: the SSIM of a whole "
+            "smoke evaluate stage takes < 0.1 s",
+}
 
 
-@pytest.mark.parametrize("side", [BATCHED, REFERENCE])
+def _best_seconds(fn, *args, min_seconds: float = 0.5, min_rounds: int = 3) -> float:
+    fn(*args)
+    best, spent, rounds = float("inf"), 0.0, 0
+    while rounds < min_rounds or spent < min_seconds:
+        t0 = time.perf_counter()
+        fn(*args)
+        dt = time.perf_counter() - t0
+        best, spent, rounds = min(best, dt), spent + dt, rounds + 1
+    return best
+
+
 @pytest.mark.parametrize("metric", list(PIXEL_IMPLEMENTATIONS))
-def test_pixel_metric_throughput(benchmark, capsys, video_pair, metric, side):
-    benchmark.group = f"pixel-{metric}"
-    function = PIXEL_IMPLEMENTATIONS[metric][side]
-    result = benchmark.pedantic(function, args=video_pair, rounds=5, iterations=1, warmup_rounds=1)
-    assert np.asarray(result).size == PIXEL_SHAPE[0] * PIXEL_SHAPE[1]
-    _record(benchmark, capsys, f"pixel-{metric}", side, PIXEL_SHAPE[0] * PIXEL_SHAPE[1])
+def test_pixel_metric_throughput(benchmark, record, video_pair, metric):
+    batched, reference = PIXEL_IMPLEMENTATIONS[metric]
+    got = np.asarray(benchmark.pedantic(batched, args=video_pair, rounds=5, iterations=1, warmup_rounds=1))
+    expected = reference(*video_pair)
+    assert got.size == N_FRAMES
+    max_diff = float(np.max(np.abs(got.ravel() - expected.ravel())))
+    # interleave the two sides so a busy machine slows both alike
+    t_batched, t_reference = [], []
+    for _ in range(2):
+        t_batched.append(_best_seconds(batched, *video_pair))
+        t_reference.append(_best_seconds(reference, *video_pair, min_seconds=0.3, min_rounds=2))
+    fps_batched, fps_reference = N_FRAMES / min(t_batched), N_FRAMES / min(t_reference)
+    speedup = fps_batched / fps_reference
+    record(f"metrics-pixel-{metric}", frames=N_FRAMES, frame_shape=list(PIXEL_SHAPE[2:]),
+           batched_frames_per_s=fps_batched, reference_frames_per_s=fps_reference, speedup=speedup,
+           max_abs_diff=max_diff,
+           summary=[row(f"Batched {metric.upper()} vs per-frame scikit-image loop (256 frames, 64x64 RGB)",
+                        f"{fmt(fps_batched)} vs {fmt(fps_reference)} frames/s, max |diff| {max_diff:.1e}",
+                        ">= 20x, equal within 1e-6", speedup,
+                        speedup >= TARGET_SPEEDUP and max_diff <= TOLERANCE, order=40,
+                        note="" if speedup >= TARGET_SPEEDUP else NOTES[metric])])
+    assert max_diff <= TOLERANCE
 
 
 @pytest.fixture(scope="module")
@@ -87,26 +117,38 @@ def face_videos():
 @pytest.fixture(scope="module")
 def embedders():
     pytest.importorskip("dlib")
-    return {BATCHED: create_embedder("dlib", batch_size=64), REFERENCE: create_embedder("dlib", batch_size=1)}
+    return {"batched": create_embedder("dlib", batch_size=64), "one": create_embedder("dlib", batch_size=1)}
 
 
-@pytest.mark.parametrize("side", [BATCHED, REFERENCE])
-def test_dlib_descriptor_throughput(benchmark, capsys, embedders, face_videos, side):
-    benchmark.group = "dlib-descriptors"
-    embedder = embedders[side]
-    chips = [embedder.face_chip(frame)[0] for frame in face_videos.reshape((-1, 64, 64, 3))]
-    benchmark.pedantic(embedder.descriptors, args=(chips,), rounds=2, iterations=1, warmup_rounds=1)
-    _record(benchmark, capsys, "dlib-descriptors", side, len(chips))
+def _timed(fn, *args):
+    t0 = time.perf_counter()
+    result = fn(*args)
+    return time.perf_counter() - t0, result
 
 
-@pytest.mark.parametrize("side", [BATCHED, REFERENCE])
-def test_acd_dlib_throughput(benchmark, capsys, embedders, face_videos, side):
-    benchmark.group = "acd-dlib"
-    embedder = embedders[side]
+def test_dlib_descriptor_throughput(benchmark, record, embedders, face_videos):
+    chips = [embedders["batched"].face_chip(frame)[0] for frame in face_videos.reshape((-1, 64, 64, 3))]
+    embedders["one"].descriptors(chips[:2])                              # warm
+    benchmark.pedantic(embedders["batched"].descriptors, args=(chips,), rounds=1, iterations=1, warmup_rounds=1)
+    t_batched = benchmark.stats.stats.min
+    t_one, _ = _timed(embedders["one"].descriptors, chips)
+    record("metrics-dlib-descriptors", chips=len(chips), batched_chips_per_s=len(chips) / t_batched,
+           one_at_a_time_chips_per_s=len(chips) / t_one, speedup=t_one / t_batched)
 
-    def acd_end_to_end():
+
+def test_acd_dlib_throughput(benchmark, record, embedders, face_videos):
+    def acd_end_to_end(embedder):
         vectors = embedder.embed(face_videos).vectors
         return acd_i(vectors[:, 1:], vectors[:, 0]), acd_c(vectors)
 
-    benchmark.pedantic(acd_end_to_end, rounds=2, iterations=1, warmup_rounds=1)
-    _record(benchmark, capsys, "acd-dlib", side, face_videos.shape[0] * face_videos.shape[1])
+    n = face_videos.shape[0] * face_videos.shape[1]
+    batched_result = benchmark.pedantic(acd_end_to_end, args=(embedders["batched"],), rounds=1, iterations=1)
+    t_batched = benchmark.stats.stats.min
+    t_one, one_result = _timed(acd_end_to_end, embedders["one"])
+    same = all(np.allclose(a, b, atol=1e-6) for a, b in zip(batched_result, one_result))
+    speedup = t_one / t_batched
+    record("metrics-acd-dlib", frames=n, batched_frames_per_s=n / t_batched, one_at_a_time_frames_per_s=n / t_one,
+           speedup=speedup, same_result=same,
+           summary=[row("ACD (dlib) end to end, batched vs one chip at a time (32 frames, 64 px)",
+                        f"{fmt(n / t_batched)} vs {fmt(n / t_one)} frames/s, same values: {same}; dlib's "
+                        "ResNet costs the same per chip either way", "(none)", speedup, None, order=41)])

@@ -30,6 +30,6 @@ def test_prepare_frames_per_second(benchmark, record, tmp_path, dataset, profile
         meta = write_clip_store(source.records, tmp_path / "store", {"dataset": dataset})
         frames.append((meta["n_frames"], time.perf_counter() - started))
 
-    benchmark.pedantic(build, rounds=2, iterations=1)
+    benchmark.pedantic(build, rounds=1, iterations=1)
     n, seconds = min(frames, key=lambda f: f[1])
     record(f"prepare-{dataset}-{profile}", frames=n, seconds=seconds, frames_per_s=n / seconds)

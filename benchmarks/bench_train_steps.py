@@ -1,0 +1,327 @@
+"""Training-step throughput of every method's real step, with its FLOP/s as a fraction of the
+machine's own dense matmul FLOP/s measured in the same run (the practical ceiling).
+
+Each case calls the method's own training function (frgan.train.frgan.train_gm / train_gr,
+each baseline's `train`) on a synthetic clip store at the paper's frame size; `run_training`
+is patched to run a warm-up step, one step under torch's FlopCounterMode (forward, backward and
+the gradient penalty's double backward, as the step runs them), then timed steps, and stop.
+So a step is exactly what `dvc repro` runs: data sampling, critic update(s), generator update.
+
+Sizes: the paper's frames and clips (faces 96x96, G_R clips of 32 frames; actors 64x64, clips of
+16). On a GPU: the paper's width 64 and batch 32, and each FRGAN case also with bf16 autocast +
+channels_last (and torch.compile of the generator) as a ratio against fp32 eager, with model FLOP
+utilisation against the GPU's measured bf16 matmul rate. On a CPU a batch of 32 does not fit a
+small machine (a width-64 G_M step at 96x96, batch 32, peaks near 28 GB) and the steps would take
+minutes: width 32 (the synth profile's, FRGAN_BENCH_WIDTH), batch 2 (FRGAN_BENCH_CPU_BATCH; G_R 1,
+FRGAN_BENCH_CPU_GR_BATCH); samples/s barely depends on the batch on a CPU. FLOPs at width 32 are
+~1/4 of width 64's (one G_M forward at 96 px: 75.5 GFLOP per sample at width 64).
+
+CPU proposal check: the same steps with the networks' weights in channels_last (a patch made
+here, the code under frgan/ is unchanged), as a ratio against the default NCHW.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from benchmarks import harness
+from benchmarks.harness import (bench_params, capture_steps, cpu_info, fmt, matmul_flops, row,
+                                synthetic_task)
+
+CUDA = torch.cuda.is_available()
+DEVICE = "cuda" if CUDA else "cpu"
+WIDTH = int(os.environ.get("FRGAN_BENCH_WIDTH", "64" if CUDA else "32"))
+CPU_BATCH = int(os.environ.get("FRGAN_BENCH_CPU_BATCH", "2"))
+CPU_GR_BATCH = int(os.environ.get("FRGAN_BENCH_CPU_GR_BATCH", "1"))
+TIMED = int(os.environ.get("FRGAN_BENCH_STEPS", "2"))
+TARGET_FRACTION = 0.40
+GENERATED = 32      # frames every method generates (paper 4.3)
+
+# case -> (kind, image side, G_R clip length, what trains)
+FRGAN_CASES = {
+    "gm-faces-96px": ("faces", 96, 32, "gm"),
+    "gm-actors-64px": ("actors", 64, 16, "gm"),
+    "gr-faces-T32-96px": ("faces", 96, 32, "gr"),
+    "gr-actors-T16-64px": ("actors", 64, 16, "gr"),
+}
+# one G_R step at 96 px, 32 frames is ~3.4 TFLOP at width 64, ~0.9 at 32 (most of it G_M's coarse
+# clip): on a CPU its channels_last variant would take minutes more; G_R at 64 px shows the effect
+SKIP_CHANNELS_LAST = ("gr-faces-T32-96px",)
+# every baseline at the Penn Action size (Table 3's dataset; on a CPU the 96 px, 32-frame face
+# clips of Table 1 would take minutes per step for the video models)
+BASELINE_CASES = {name: ("actors", 64, 16) for name in ("villegas17", "mcnet", "mocogan", "vgan", "mathieu")}
+
+
+@pytest.fixture(scope="module")
+def tasks(tmp_path_factory):
+    """One synthetic task per (kind, side), built lazily."""
+    made = {}
+
+    def get(kind: str, side: int, clip: int, batch: int):
+        key = (kind, side, clip, batch)
+        if key not in made:
+            params = bench_params(DEVICE, width=WIDTH, batch=batch, gm_steps=10**6, gr_steps=10**6,
+                                  **{"faces_size": side} if kind == "faces" else {"actors_size": side},
+                                  **{"gr_clip_faces": clip} if kind == "faces" else {"gr_clip_actors": clip})
+            folder = tmp_path_factory.mktemp(f"{kind}{side}")
+            task = synthetic_task(folder, kind, side, subjects_per_split=1, frames=max(clip + 2, GENERATED + 2),
+                                  params=params)
+            # no test set on disk: what a method's config reads from it is the number of frames
+            # every method generates (VGAN trains on clips of that length + 1)
+            task.test_items = lambda: SimpleNamespace(n_frames=GENERATED)
+            made[key] = (task, params)
+        return made[key]
+    return get
+
+
+def _to_channels_last(module: torch.nn.Module) -> torch.nn.Module:
+    for p in module.parameters():
+        if p.dim() == 4:
+            p.data = p.data.contiguous(memory_format=torch.channels_last)
+        elif p.dim() == 5:
+            p.data = p.data.contiguous(memory_format=torch.channels_last_3d)
+    return module
+
+
+@contextlib.contextmanager
+def _channels_last_nets(compile_generators: bool = False):
+    """Patch frgan.train.frgan's network constructors: weights in channels_last (inputs follow),
+    optionally torch.compile on G_M / G_R (not the critics: the gradient penalty needs a double
+    backward, which compiled graphs do not support)."""
+    import frgan.train.frgan as fr
+    saved = {name: getattr(fr, name) for name in ("build_gm", "build_gr", "ImageCritic", "VideoCritic")}
+
+    def wrap(factory, generator):
+        def made(*args, **kwargs):
+            net = _to_channels_last(factory(*args, **kwargs))
+            return torch.compile(net) if (compile_generators and generator) else net
+        return made
+    try:
+        fr.build_gm = wrap(saved["build_gm"], True)
+        fr.build_gr = wrap(saved["build_gr"], True)
+        fr.ImageCritic = wrap(saved["ImageCritic"], False)
+        fr.VideoCritic = wrap(saved["VideoCritic"], False)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(fr, name, value)
+
+
+def _frgan_train(task, params, what: str, checkpoints: Path):
+    from frgan.methods import get_method
+    from frgan.train import frgan as fr
+    cfg = get_method("frgan").config(task, params)
+    if what == "gm":
+        return lambda: fr.train_gm(task, cfg, checkpoints, 10**9, None, 10**9)
+    gm = fr.build_gm(task, cfg).eval()
+    return lambda: fr.train_gr(task, cfg, gm.to(cfg.device), checkpoints, 10**9, None, 10**9)
+
+
+def _measure(train, batch: int, wrap=None, flops_per_step: float | None = None, max_seconds: float = 12.0) -> dict:
+    """Time `train`'s steps between two matmul-ceiling measurements. FLOPs: counted on the first
+    step (which doubles as the warm-up) unless given (a variant with the same FLOPs)."""
+    before = matmul_flops(DEVICE)
+    count = flops_per_step is None
+    steps = capture_steps(train, DEVICE, warmup=0 if count else 1, timed=TIMED, count_flops=count, wrap=wrap,
+                          max_seconds=max_seconds)
+    after = matmul_flops(DEVICE)
+    ceiling = max(before, after)
+    if not count:
+        steps["flops_per_step"] = flops_per_step
+    out = {**steps, "batch": batch, "samples_per_s": batch / steps["seconds_per_step"],
+           "matmul_flops_per_s": ceiling, "matmul_before": before, "matmul_after": after,
+           "torch_threads": torch.get_num_threads()}
+    out["flops_per_s"] = steps["flops_per_step"] / steps["seconds_per_step"]
+    out["fraction_of_matmul"] = out["flops_per_s"] / ceiling
+    return out
+
+
+def test_matmul_ceiling(benchmark, record):
+    """The practical ceiling every step is compared with: dense fp32 matmul FLOP/s (2048^2, and
+    1024^2 / 4096^2 for the spread), default threads and one thread."""
+    figures = {f"fp32_{n}": benchmark.pedantic(lambda: matmul_flops(DEVICE, n=n), rounds=1, iterations=1)
+               if n == 2048 else matmul_flops(DEVICE, n=n) for n in (2048, 1024, 4096)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        figures["fp32_2048_one_thread"] = matmul_flops(DEVICE)
+    finally:
+        torch.set_num_threads(threads)
+    if CUDA:
+        figures["bf16_8192"] = matmul_flops("cuda", n=8192, dtype=torch.bfloat16)
+    record("matmul-ceiling", device=DEVICE, **cpu_info(), **figures, summary=[
+        row(f"Dense fp32 matmul, 2048^2, {threads} threads ({DEVICE}): the practical ceiling",
+            f"{figures['fp32_2048'] / 1e9:.0f} GFLOP/s (1 thread {figures['fp32_2048_one_thread'] / 1e9:.0f}; "
+            f"1024^2 {figures['fp32_1024'] / 1e9:.0f}, 4096^2 {figures['fp32_4096'] / 1e9:.0f})", "(reference)",
+            None, None, order=19)])
+
+
+STEP_NOTE = ("what the FLOP counter counts is convolutions and matmuls (forward, backward, and the gradient "
+             "penalty's double backward); BatchNorm, activations, the dense decoder's concatenations, Adam and "
+             "the data sampling are memory-bound and uncounted but take their time; NCHW convolutions with "
+             "32-64 channels run far below oneDNN's blocked/channels_last kernels (see the channels_last rows); "
+             "the double backward of a convolution is not a tuned kernel")
+
+
+@pytest.mark.parametrize("case", list(FRGAN_CASES))
+def test_frgan_step(benchmark, record, tasks, tmp_path, case):
+    kind, side, clip, what = FRGAN_CASES[case]
+    batch = 32 if CUDA else (CPU_GR_BATCH if what == "gr" else CPU_BATCH)
+    task, params = tasks(kind, side, clip, batch)
+    name = "G_M" if what == "gm" else "G_R"
+    figures = {"device": DEVICE, "width": WIDTH, "side": side, "clip": clip if what == "gr" else None,
+               **cpu_info()}
+    eager = benchmark.pedantic(lambda: _measure(_frgan_train(task, params, what, tmp_path / "e"), batch),
+                               rounds=1, iterations=1)
+    figures["eager_nchw"] = eager
+    harness.SESSION[f"train-step-{case}"] = eager
+    summary = []
+    frac = eager["fraction_of_matmul"]
+    label = f"{name} training step, {case} (width {WIDTH}, batch {batch}, {DEVICE})"
+    if CUDA:
+        summary.append(row(label + ": FLOP/s / matmul FLOP/s", f"{eager['samples_per_s']:.3g} samples/s, "
+                           f"{eager['flops_per_s'] / 1e12:.3g} TFLOP/s of {eager['matmul_flops_per_s'] / 1e12:.3g}",
+                           "", frac, None, order=20))
+    else:
+        # the same step on one thread against the one-thread matmul: robust to other jobs on the
+        # machine, which slow a two-thread step (OpenMP threads wait for each other) far more
+        # than a two-thread matmul
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            one = _measure(_frgan_train(task, params, what, tmp_path / "one"), batch,
+                           flops_per_step=eager["flops_per_step"], max_seconds=6.0)
+        finally:
+            torch.set_num_threads(threads)
+        figures["eager_nchw_one_thread"] = one
+        best = max(frac, one["fraction_of_matmul"])
+        summary.append(row(label + ": FLOP/s / matmul FLOP/s",
+                           f"{eager['samples_per_s']:.3g} samples/s, {eager['flops_per_s'] / 1e9:.3g} GFLOP/s of "
+                           f"{eager['matmul_flops_per_s'] / 1e9:.3g} ({threads} threads: {frac:.2f}; 1 thread: "
+                           f"{one['flops_per_s'] / 1e9:.3g} of {one['matmul_flops_per_s'] / 1e9:.3g}, "
+                           f"{one['fraction_of_matmul']:.2f})",
+                           ">= 0.40 of matmul (at the same threads; better of 2 and 1)", best,
+                           best >= TARGET_FRACTION, order=20, note=STEP_NOTE if best < TARGET_FRACTION else ""))
+    if not CUDA and case not in SKIP_CHANNELS_LAST:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)     # compared with the one-thread NCHW step: robust to other jobs
+        try:
+            with _channels_last_nets():
+                cl = _measure(_frgan_train(task, params, what, tmp_path / "cl"), batch,
+                              flops_per_step=eager["flops_per_step"], max_seconds=6.0)
+        finally:
+            torch.set_num_threads(threads)
+        one = figures["eager_nchw_one_thread"]
+        figures["channels_last_one_thread"] = cl
+        figures["channels_last_speedup"] = one["seconds_per_step"] / cl["seconds_per_step"]
+        summary.append(row(f"{name} {case}: channels_last weights (proposal) vs NCHW, 1 thread (ratio: speed-up)",
+                           f"{cl['samples_per_s']:.3g} vs {one['samples_per_s']:.3g} samples/s, "
+                           f"{cl['fraction_of_matmul']:.2f} vs {one['fraction_of_matmul']:.2f} of matmul",
+                           "", figures["channels_last_speedup"], None, order=21))
+    elif CUDA:
+        def bf16():
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        bf16_peak = matmul_flops("cuda", n=8192, dtype=torch.bfloat16)
+        figures["cuda_bf16_matmul_flops_per_s"] = bf16_peak
+        figures["cuda_device"] = torch.cuda.get_device_name()
+        for variant, compiled in (("bf16_channels_last", False), ("bf16_channels_last_compile", True)):
+            try:
+                with _channels_last_nets(compile_generators=compiled):
+                    fast = _measure(_frgan_train(task, params, what, tmp_path / variant), batch, wrap=bf16,
+                                    flops_per_step=eager["flops_per_step"])
+            except Exception as exc:       # e.g. torch.compile unsupported here: say so, keep going
+                figures[variant] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                continue
+            fast["speedup_vs_fp32_eager"] = eager["seconds_per_step"] / fast["seconds_per_step"]
+            fast["mfu_vs_bf16_matmul"] = eager["flops_per_step"] / fast["seconds_per_step"] / bf16_peak
+            figures[variant] = fast
+            summary.append(row(f"{name} {case}: {variant} vs fp32 eager (GPU)",
+                               f"{fast['samples_per_s']:.3g} samples/s, MFU {fast['mfu_vs_bf16_matmul']:.2f}",
+                               "", fast["speedup_vs_fp32_eager"], None, order=22))
+    record(f"train-step-{case}", summary=summary, **figures)
+
+
+@pytest.mark.parametrize("method", list(BASELINE_CASES))
+def test_baseline_step(benchmark, record, tasks, tmp_path, method):
+    import baselines  # noqa: F401  (registers the baselines)
+    from frgan.methods import get_method
+    kind, side, clip = BASELINE_CASES[method]
+    batch = 32 if CUDA else CPU_BATCH
+    task, params = tasks(kind, side, clip, batch)
+    m = get_method(method)
+    (tmp_path / "out").mkdir()
+    train = lambda: m.train(task, params, tmp_path / "out", tmp_path / "checkpoints", None)   # noqa: E731
+    result = benchmark.pedantic(lambda: _measure(train, batch), rounds=1, iterations=1)
+    frac = result["fraction_of_matmul"]
+    record(f"train-step-{method}", device=DEVICE, width=WIDTH, side=side, clip=clip, **cpu_info(),
+           eager_nchw=result,
+           summary=[row(f"{method} training step, {kind} {side}px (width {WIDTH}, batch {batch}, {DEVICE}): "
+                        "FLOP/s / matmul FLOP/s",
+                        f"{result['samples_per_s']:.3g} samples/s, {result['flops_per_s'] / 1e9:.3g} GFLOP/s "
+                        f"of {result['matmul_flops_per_s'] / 1e9:.3g}", "", frac, None, order=23)])
+
+
+SMOKE_METHODS = ("frgan-gm", "frgan-gr", "villegas17", "mcnet", "mocogan", "vgan", "mathieu")
+
+
+@pytest.fixture(scope="module")
+def smoke_task(tmp_path_factory):
+    """A synthetic faces store of the smoke profile's shape (32 px, 3 subjects per split, 20 frames)."""
+    params = bench_params("cpu")
+    size = params.size
+    task = synthetic_task(tmp_path_factory.mktemp("smoke"), "faces", size.faces_size, subjects_per_split=3,
+                          frames=size.faces_frames, params=params)
+    task.test_items = lambda: SimpleNamespace(n_frames=size.pose_predict)
+    return task, params
+
+
+@pytest.mark.parametrize("method", SMOKE_METHODS)
+def test_smoke_profile_step(benchmark, record, smoke_task, tmp_path, method):
+    """Each method's training step at the smoke profile (faces 32 px, width 8, batch 8), what
+    `dvc repro` runs by default, with the default torch threads (one per core) and with one
+    thread; times the profile's step count = the training part of its train@faces-synth stage."""
+    import baselines  # noqa: F401  (registers the baselines)
+    from frgan.methods import get_method
+    task, params = smoke_task
+    size = params.size
+    if method.startswith("frgan"):
+        what = method.split("-")[1]
+        train = lambda: _frgan_train(task, params, what, tmp_path / "ckpt")()   # noqa: E731
+        n_steps = size.gm_steps if what == "gm" else size.gr_steps
+    else:
+        m = get_method(method)
+        (tmp_path / "out").mkdir(exist_ok=True)
+        train = lambda: m.train(task, params, tmp_path / "out", tmp_path / "checkpoints", None)   # noqa: E731
+        n_steps = size.gm_steps
+    threads = torch.get_num_threads()
+    default = benchmark.pedantic(lambda: _measure(train, size.batch, max_seconds=3.0), rounds=1, iterations=1)
+    torch.set_num_threads(1)
+    try:
+        one = _measure(train, size.batch, flops_per_step=default["flops_per_step"], max_seconds=3.0)
+    finally:
+        torch.set_num_threads(threads)
+    figures = {"default_threads": default, "one_thread": one}
+    rows = [row(f"Smoke-profile step, {method} (faces {size.faces_size} px, width {size.width}, batch {size.batch}): "
+                f"{threads} threads vs 1 (ratio: speed with 1 thread / {threads})",
+                f"{default['seconds_per_step'] * 1e3:.0f} vs {one['seconds_per_step'] * 1e3:.0f} ms/step "
+                f"({default['fraction_of_matmul']:.2f} of matmul); x {n_steps} steps = "
+                f"{default['seconds_per_step'] * n_steps:.0f} vs {one['seconds_per_step'] * n_steps:.0f} s",
+                "(none)", default["seconds_per_step"] / one["seconds_per_step"], None, order=24)]
+    if method == "frgan-gm":
+        torch.set_num_threads(1)
+        try:
+            with _channels_last_nets():
+                cl = _measure(train, size.batch, flops_per_step=default["flops_per_step"], max_seconds=3.0)
+        finally:
+            torch.set_num_threads(threads)
+        figures["channels_last_one_thread"] = cl
+        rows.append(row("Smoke-profile G_M step: channels_last weights vs NCHW, 1 thread (ratio: speed-up)",
+                        f"{cl['seconds_per_step'] * 1e3:.0f} vs {one['seconds_per_step'] * 1e3:.0f} ms/step", "",
+                        one["seconds_per_step"] / cl["seconds_per_step"], None, order=25))
+    record(f"train-step-smoke-{method}", **figures, steps_in_stage=n_steps, width=size.width, side=size.faces_size,
+           batch=size.batch, **cpu_info(), summary=rows)
