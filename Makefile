@@ -51,7 +51,7 @@ check-update: $(STAMP)
 # `bench` takes about 10-15 minutes on 2 cores; `bench-repro` (a fresh smoke `dvc repro` in a
 # clone of HEAD under /tmp, then no-op repros) about as long as `make repro`.
 bench: $(STAMP)
-	$(BIN)/python -m pytest -q benchmarks --benchmark-only -o python_files="bench_*.py" -p no:cacheprovider
+	$(BIN)/python -m pytest -q benchmarks --benchmark-only -o python_files="bench_*.py" -p no:cacheprovider --durations=12
 
 bench-repro: $(STAMP)
 	$(BIN)/python -m benchmarks.e2e_repro

@@ -17,7 +17,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from benchmarks.harness import ROOT, row
 

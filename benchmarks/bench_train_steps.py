@@ -3,8 +3,9 @@ machine's own dense matmul FLOP/s measured in the same run (the practical ceilin
 
 Each case calls the method's own training function (frgan.train.frgan.train_gm / train_gr,
 each baseline's `train`) on a synthetic clip store at the paper's frame size; `run_training`
-is patched to run a warm-up step, one step under torch's FlopCounterMode (forward, backward and
-the gradient penalty's double backward, as the step runs them), then timed steps, and stop.
+is patched to run one step under torch's FlopCounterMode (forward, backward and the gradient
+penalty's double backward, as the step runs them; it doubles as the warm-up), then timed steps,
+and stop.
 So a step is exactly what `dvc repro` runs: data sampling, critic update(s), generator update.
 
 Sizes: the paper's frames and clips (faces 96x96, G_R clips of 32 frames; actors 64x64, clips of
@@ -16,8 +17,12 @@ minutes: width 32 (the synth profile's, FRGAN_BENCH_WIDTH), batch 2 (FRGAN_BENCH
 FRGAN_BENCH_CPU_GR_BATCH); samples/s barely depends on the batch on a CPU. FLOPs at width 32 are
 ~1/4 of width 64's (one G_M forward at 96 px: 75.5 GFLOP per sample at width 64).
 
-CPU proposal check: the same steps with the networks' weights in channels_last (a patch made
-here, the code under frgan/ is unchanged), as a ratio against the default NCHW.
+On a CPU each FRGAN step is also run on one thread against the one-thread matmul (robust to other
+jobs on a shared machine, which slow a two-thread step far more than a two-thread matmul), and,
+as a proposal check, with the networks' weights in channels_last (a patch made here; the code
+under frgan/ is unchanged) against the one-thread NCHW step.
+Smoke profile: every method's step at the size `dvc repro` runs by default, with the default
+threads and with one, times the profile's step count.
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ import pytest
 import torch
 
 from benchmarks import harness
-from benchmarks.harness import (bench_params, capture_steps, cpu_info, fmt, matmul_flops, row,
+from benchmarks.harness import (bench_params, capture_steps, cpu_info, matmul_flops, row,
                                 synthetic_task)
 
 CUDA = torch.cuda.is_available()

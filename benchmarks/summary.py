@@ -68,8 +68,9 @@ def render() -> str:
     lines.append("| --- | --- | --- | --- | --- | --- |")
     notes = []
     for r in _rows():
-        lines.append(f"| {r['figure']} | {r.get('target') or '-'} | {r['measured']} | {_ratio(r.get('ratio'))} | "
-                     f"{_met(r.get('met'))} | {r.get('recorded', '')} |")
+        cells = [r["figure"], r.get("target") or "-", r["measured"], _ratio(r.get("ratio")), _met(r.get("met")),
+                 r.get("recorded", "")]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
         if r.get("note"):
             notes.append(f"- **{r['figure']}**: {r['note']}")
     if notes:
@@ -84,6 +85,28 @@ def _load(name: str):
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def _smoke_step_seconds() -> dict:
+    """train@faces-synth-<method> -> seconds of its training steps, from train-step-smoke-*.json."""
+    def seconds(name: str):
+        data = _load(f"train-step-smoke-{name}.json")
+        if not data:
+            return None, ""
+        return data["default_threads"]["seconds_per_step"] * data["steps_in_stage"], data.get("recorded", "")
+    gm, recorded = seconds("frgan-gm")
+    gr, _ = seconds("frgan-gr")
+    out = {"_recorded": recorded} if recorded else {}
+    if gm is not None:
+        for variant in ("frgan-gm-only", "frgan-no-dense", "frgan-diff-map"):   # G_M only (variants of it)
+            out[f"train@faces-synth-{variant}"] = gm
+        if gr is not None:
+            out["train@faces-synth-frgan"] = gm + gr
+    for name in ("villegas17", "mcnet", "mocogan", "vgan", "mathieu"):
+        value, _ = seconds(name)
+        if value is not None:
+            out[f"train@faces-synth-{name}"] = value
+    return out
 
 
 def _e2e_breakdown() -> list[str]:
@@ -108,9 +131,15 @@ def _e2e_breakdown() -> list[str]:
     out += ["", "| method (train + generate + evaluate, both datasets) | wall s | share |", "| --- | --- | --- |"]
     for method, v in sorted(fresh["by_method"].items(), key=lambda kv: -kv[1]["wall_s"]):
         out.append(f"| {method} | {v['wall_s']:.0f} | {v['wall_s'] / total:.0%} |")
-    out += ["", "| stage | wall s | CPU s | peak RSS MB |", "| --- | --- | --- | --- |"]
+    predicted = _smoke_step_seconds()
+    out += ["", "The last column: the stage's training steps as bench_train_steps times them at the smoke "
+                "profile on this machine (steps x seconds per step, default threads, "
+                f"{predicted.get('_recorded', 'not run yet')}), for the faces train stages it models.", "",
+            "| stage | wall s | CPU s | peak RSS MB | smoke steps in bench s |", "| --- | --- | --- | --- | --- |"]
     for st in fresh["stages"]:
-        out.append(f"| {st['stage']} | {st['wall_s']:.1f} | {st['cpu_s']:.1f} | {st['maxrss_mb']:.0f} |")
+        guess = predicted.get(st["stage"])
+        out.append(f"| {st['stage']} | {st['wall_s']:.1f} | {st['cpu_s']:.1f} | {st['maxrss_mb']:.0f} | "
+                   f"{'-' if guess is None else f'{guess:.0f}'} |")
     startup = _load("startup.json")
     if startup:
         fixed = startup["fixed_cost_59_stages_s"]
