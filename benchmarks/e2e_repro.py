@@ -50,12 +50,12 @@ sys.exit(rc)
 
 
 def stage_name(argv: list[str]) -> str:
-    """`-m pipelines.train --dataset d --method m` -> `train@d-m` (the dvc.yaml name)."""
+    """`-m pipelines.train --dataset d --method m --seed s` -> `train@d-m-s` (the dvc.yaml name)."""
     if len(argv) < 2 or argv[0] != "-m" or not argv[1].startswith("pipelines."):
         return " ".join(argv)
     kind = argv[1].split(".", 1)[1]
     opts = dict(zip(argv[2::2], argv[3::2]))
-    parts = [opts[k] for k in ("--dataset", "--method") if k in opts]
+    parts = [opts[k] for k in ("--dataset", "--method", "--seed") if k in opts]
     return kind + ("@" + "-".join(parts) if parts else "")
 
 
@@ -101,7 +101,7 @@ def summarise_stages(entries: list[dict], total_wall: float) -> dict:
         by_kind[kind]["wall_s"] += s["wall_s"]
         by_kind[kind]["cpu_s"] += s["cpu_s"]
         if kind in ("train", "generate", "evaluate"):
-            dataset_method = s["stage"].split("@")[1]
+            dataset_method = s["stage"].split("@")[1].rsplit("-", 1)[0]   # the seed item is last
             method = dataset_method.split("-synth-", 1)[-1] if "-synth-" in dataset_method else dataset_method
             by_method[method]["n"] += 1
             by_method[method]["wall_s"] += s["wall_s"]

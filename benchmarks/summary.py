@@ -88,7 +88,7 @@ def _load(name: str):
 
 
 def _smoke_step_seconds() -> dict:
-    """train@faces-synth-<method> -> seconds of its training steps, from train-step-smoke-*.json."""
+    """train@faces-synth-<method>-0 -> seconds of its training steps, from train-step-smoke-*.json."""
     def seconds(name: str):
         data = _load(f"train-step-smoke-{name}.json")
         if not data:
@@ -99,13 +99,13 @@ def _smoke_step_seconds() -> dict:
     out = {"_recorded": recorded} if recorded else {}
     if gm is not None:
         for variant in ("frgan-gm-only", "frgan-no-dense", "frgan-diff-map"):   # G_M only (variants of it)
-            out[f"train@faces-synth-{variant}"] = gm
+            out[f"train@faces-synth-{variant}-0"] = gm
         if gr is not None:
-            out["train@faces-synth-frgan"] = gm + gr
+            out["train@faces-synth-frgan-0"] = gm + gr
     for name in ("villegas17", "mcnet", "mocogan", "vgan", "mathieu"):
         value, _ = seconds(name)
         if value is not None:
-            out[f"train@faces-synth-{name}"] = value
+            out[f"train@faces-synth-{name}-0"] = value
     return out
 
 

@@ -135,7 +135,16 @@ class Train(_Strict):
     # Data-parallel processes per train stage: > 1 re-executes the stage under torchrun
     # (frgan/train/distributed.py); the global batch stays the profile's batch.
     processes: int = Field(default=1, ge=1)
+    # Training seeds: each one is a `seed` item of dvc.yaml's train/generate/evaluate matrix. A
+    # run with seed s trains from the master seed + s, so [0] is the single-seed graph.
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     feature_vgg16_path: Optional[Path] = None   # eq. 15: a torchvision VGG16 state dict (user file)
+
+    @model_validator(mode="after")
+    def _seeds_are_distinct(self) -> "Train":
+        if any(s < 0 for s in self.seeds) or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"train.seeds = {self.seeds}: expected distinct integers >= 0")
+        return self
 
     @model_validator(mode="after")
     def _feature_loss_has_weights(self) -> "Train":

@@ -100,6 +100,8 @@ def run(main: Callable[[Params, argparse.Namespace], None], parser: argparse.Arg
         check_methods(params, args.params)
         if getattr(args, "method", None) is not None and args.method not in registered_methods():
             raise ParamsError(f"--method {args.method!r}: expected one of {sorted(registered_methods())}")
+        if hasattr(args, "seed"):
+            args.seed = resolve_seed(params, args.seed)
     except ParamsError as exc:
         _fail(str(exc), 2)
     try:
@@ -118,8 +120,23 @@ class _Parser(argparse.ArgumentParser):
         _fail(f"{self.prog}: {message} (see --help)", 2)
 
 
-def parser(description: str, dataset: bool = False, method: bool = False) -> argparse.ArgumentParser:
-    """The stage's command line: --params, and --dataset / --method for matrix stages."""
+def resolve_seed(params: Params, seed: int | None) -> int:
+    """--seed: one of train.seeds (the matrix items); absent: the first of them."""
+    if seed is None:
+        return params.train.seeds[0]
+    if seed not in params.train.seeds:
+        raise ParamsError(f"--seed {seed}: expected one of train.seeds {params.train.seeds} (params.yaml)")
+    return seed
+
+
+def seeded(params: Params, seed: int) -> Params:
+    """The params a training run with seed item `seed` sees: master seed + seed (config.Train.seeds)."""
+    return params.model_copy(update={"seed": params.seed + seed})
+
+
+def parser(description: str, dataset: bool = False, method: bool = False,
+           seed: bool = False) -> argparse.ArgumentParser:
+    """The stage's command line: --params, and --dataset / --method / --seed for matrix stages."""
     module = os.path.splitext(os.path.basename(sys.argv[0]))[0]
     p = _Parser(prog=f"python -m pipelines.{module}", description=description)
     p.add_argument("--params", default="params.yaml", help="the params file (default: params.yaml)")
@@ -127,4 +144,7 @@ def parser(description: str, dataset: bool = False, method: bool = False) -> arg
         p.add_argument("--dataset", required=True, choices=DATASET_NAMES)
     if method:
         p.add_argument("--method", required=True)   # checked against the registry by `run`
+    if seed:
+        p.add_argument("--seed", type=int, default=None,
+                       help="training seed, one of train.seeds (default: the first)")
     return p

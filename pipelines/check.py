@@ -10,7 +10,7 @@
     |published|. Cells of synthetic datasets are never compared with the paper: the paper's
     numbers are MUG and Penn Action numbers.
 (b) Smoke gate, at the smoke profile: every headline number of every evaluate JSON
-    (reports/metrics/evaluate-<dataset>-<method>.json, top-level means) against the committed
+    (reports/metrics/evaluate-<dataset>-<method>-seed<s>.json, top-level means, seeds pooled) against the committed
     reports/expected/smoke.json. A number fails when |new - old| > report.abs_tolerance +
     report.rel_tolerance * |old|, or when it disappeared. A number that is new (not in the
     baseline) is listed but does not fail.
@@ -139,7 +139,7 @@ def smoke_gate(params: Params, metrics_dir: Path = METRICS_DIR,
     """Every headline number against the baseline; None when the profile is not smoke."""
     if params.profile != BASELINE_PROFILE:
         return None
-    current = headline_numbers(load_evaluations(metrics_dir))
+    current = headline_numbers(load_evaluations(metrics_dir, bootstrap_seed=params.seed))
     if not current:
         raise DatasetError(f"{metrics_dir}: no evaluate-*.json results; run `dvc repro` first")
     return compare_to_baseline(read_baseline(baseline_path), current,
@@ -156,7 +156,7 @@ def published_gate(params: Params, metrics_dir: Path = METRICS_DIR) -> Optional[
     if not any(name in REAL_DATASETS for name in datasets.values()):
         return None
     rel = report.published_rel_tolerance
-    tables = build_tables(load_published(), load_evaluations(metrics_dir), **{
+    tables = build_tables(load_published(), load_evaluations(metrics_dir, bootstrap_seed=params.seed), **{
         "faces_dataset": datasets["faces"], "actors_dataset": datasets["actors"]})
     rows = []
     for table in tables:
@@ -201,7 +201,7 @@ def update_baseline(params: Params, metrics_dir: Path = METRICS_DIR, path: Path 
     if params.profile != BASELINE_PROFILE:
         raise DatasetError(f"--update: {path} holds `{BASELINE_PROFILE}` numbers but params.yaml has "
                            f"profile `{params.profile}`")
-    current = headline_numbers(load_evaluations(metrics_dir))
+    current = headline_numbers(load_evaluations(metrics_dir, bootstrap_seed=params.seed))
     if not current:
         raise DatasetError(f"{metrics_dir}: no evaluate-*.json results; run `dvc repro` first")
     old = read_baseline(path) if Path(path).exists() else {}

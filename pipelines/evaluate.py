@@ -1,6 +1,6 @@
 """evaluate@<dataset>-<method>: the paper's metrics on one method's test videos.
 
-    python -m pipelines.evaluate --dataset actors-synth --method frgan
+    python -m pipelines.evaluate --dataset actors-synth --method frgan --seed 0
 
 Faces (Tables 1, 4): ACD-I = mean over frames of ||e(generated_t) - e(input)||, ACD-C = mean over
 frame pairs of ||e_t - e_s||, on unit-length face embeddings (metrics/__init__.py); where the
@@ -9,8 +9,11 @@ Actors (Table 3, Fig. 7, Table 4): per-pixel MSE on [0, 1] values, PSNR = 10 log
 SSIM against the real future frames; "MSE (GT)" from ground-truth-pose conditions.
 Every score is a mean over test videos with a 95% bootstrap interval.
 
-Outs: reports/metrics/evaluate-<dataset>-<method>.json (DVC metrics) and
-reports/plots/evaluate-<dataset>-<method>.csv (per-frame scores: DVC plots, Fig. 7 per class).
+Outs, per training seed s (the videos of data/generated/<dataset>/<method>/seed-<s>/):
+reports/metrics/evaluate-<dataset>-<method>-seed<s>.json (DVC metrics),
+reports/plots/evaluate-<dataset>-<method>-seed<s>.csv (per-frame scores: DVC plots, Fig. 7 per
+class) and reports/videos/evaluate-<dataset>-<method>-seed<s>.csv (per-video scores: the report
+pools seeds and pairs methods on them).
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from frgan.data.errors import DatasetError
 from frgan.io import atomic_file
 from frgan.task import to_uint8_frames
 from pipelines import _stage
-from pipelines.generate import generated_path
+from pipelines.paths import METRICS_DIR, PLOTS_DIR, VIDEOS_DIR, generated_path, result_name, stage_name
 from pipelines.train import load_task
 
 
@@ -53,8 +56,9 @@ def _acd_frames(generated: np.ndarray, inputs: np.ndarray, embedder_name: str):
 
 
 def score_videos(task, items, videos: np.ndarray, videos_gt, embedder: str, dataset: str, method: str,
-                 seed: int) -> tuple[dict, pd.DataFrame]:
-    """Scores of generated test videos against the task's test items -> (summary, per-frame table)."""
+                 seed: int, train_seed: int | None = None) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Scores of generated test videos against the task's test items -> (summary, per-frame table,
+    per-video table). `seed` seeds the bootstrap; `train_seed` is recorded (None: real videos)."""
     from metrics import frame_table, summary_table, video_table
     scores: dict[str, np.ndarray] = {}
     extra: dict[str, object] = {}
@@ -76,42 +80,50 @@ def score_videos(task, items, videos: np.ndarray, videos_gt, embedder: str, data
     summary = summary_table(per_video, metric_names, by="class", seed=seed)
     result = {"dataset": dataset, "method": method, "videos": int(len(per_video)),
               "frames_per_video": int(videos.shape[1]), **extra}
+    if train_seed is not None:
+        result["seed"] = train_seed
     for row in summary.to_dict("records"):
         key = row["metric"] if row["class"] == "all" else f"{row['metric']}/{row['class']}"
         result[key] = {"mean": round(float(row["mean"]), 6), "low": round(float(row["low"]), 6),
                        "high": round(float(row["high"]), 6)}
-    return result, frames
+    return result, frames, per_video[["video", "class", *metric_names]]
 
 
-def evaluate(params: Params, dataset: str, method: str) -> tuple[dict, pd.DataFrame]:
+def evaluate(params: Params, dataset: str, method: str, seed: int) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     task = load_task(params, dataset)
     items = task.test_items()
-    folder = generated_path(dataset, method)
+    folder = generated_path(dataset, method, seed)
     meta = json.loads((folder / "meta.json").read_text())
     videos = _load_videos(folder, "videos.u8", meta["shape"])
     videos_gt = _load_videos(folder, "videos_gt.u8", meta["shape"]) if meta["has_gt_conditions"] else None
-    return score_videos(task, items, videos, videos_gt, params.evaluate.embedder, dataset, method, params.seed)
+    return score_videos(task, items, videos, videos_gt, params.evaluate.embedder, dataset, method, params.seed,
+                        train_seed=seed)
 
 
-def write_scores(stage: str, params: Params, dataset: str, method: str,
-                 compute: Callable[[], tuple[dict, pd.DataFrame]]) -> None:
-    """Run `compute` inside the stage's MLflow run; write the metrics JSON and the per-frame CSV."""
-    with tracking.start_run(stage, params, tags={"dataset": dataset, "method": method}):
-        result, frames = compute()
-        with atomic_file(f"reports/metrics/evaluate-{dataset}-{method}.json") as tmp:
+def write_scores(stage: str, params: Params, dataset: str, method: str, seed: int | None,
+                 compute: Callable[[], tuple[dict, pd.DataFrame, pd.DataFrame]]) -> None:
+    """Run `compute` inside the stage's MLflow run; write the metrics JSON, the per-frame CSV and
+    the per-video CSV (seed None: the reference row, no seed in the names)."""
+    tags = {"dataset": dataset, "method": method, **({} if seed is None else {"seed": str(seed)})}
+    name = result_name(dataset, method, seed)
+    with tracking.start_run(stage, params, tags=tags):
+        result, frames, per_video = compute()
+        with atomic_file(METRICS_DIR / f"{name}.json") as tmp:
             tmp.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-        with atomic_file(f"reports/plots/evaluate-{dataset}-{method}.csv") as tmp:
+        with atomic_file(PLOTS_DIR / f"{name}.csv") as tmp:
             frames.round(6).to_csv(tmp, index=False, lineterminator="\n")
+        with atomic_file(VIDEOS_DIR / f"{name}.csv") as tmp:
+            per_video.round(6).to_csv(tmp, index=False, lineterminator="\n")
         tracking.log_metrics({k: v["mean"] for k, v in result.items() if isinstance(v, dict) and "/" not in k})
     headline = {k: v["mean"] for k, v in result.items() if isinstance(v, dict) and "/" not in k}
     print(f"{stage}: " + ", ".join(f"{k}={v:.4g}" for k, v in headline.items()))
 
 
 def main(params: Params, args) -> None:
-    write_scores(f"evaluate@{args.dataset}-{args.method}", params, args.dataset, args.method,
-                 lambda: evaluate(params, args.dataset, args.method))
+    write_scores(stage_name("evaluate", args.dataset, args.method, args.seed), params, args.dataset,
+                 args.method, args.seed, lambda: evaluate(params, args.dataset, args.method, args.seed))
 
 
 if __name__ == "__main__":
-    p = _stage.parser(__doc__.splitlines()[0], dataset=True, method=True)
+    p = _stage.parser(__doc__.splitlines()[0], dataset=True, method=True, seed=True)
     _stage.run(main, p)

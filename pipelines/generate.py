@@ -1,11 +1,11 @@
 """generate@<dataset>-<method>: the test videos of the paper's protocol from a trained method.
 
-    python -m pipelines.generate --dataset actors-synth --method frgan
+    python -m pipelines.generate --dataset actors-synth --method frgan --seed 0
 
-Outs: data/generated/<dataset>/<method>/ with videos.u8 (items, T, H, W, 3) from the predicted
+Outs: data/generated/<dataset>/<method>/seed-<s>/ (from models/<dataset>/<method>/seed-<s>/) with videos.u8 (items, T, H, W, 3) from the predicted
 conditions, videos_gt.u8 from ground-truth conditions where the task has them (actors: Table
 3's "MSE (GT)"), index.csv (the test items) and meta.json; a PNG of a few items under
-reports/figures/.
+reports/figures/generate-<dataset>-<method>-seed<s>.png.
 """
 from __future__ import annotations
 
@@ -20,11 +20,8 @@ from frgan.io import atomic_dir, atomic_file
 from frgan.methods import get_method
 from frgan.task import to_uint8_frames
 from pipelines import _stage
-from pipelines.train import load_task, model_path
-
-
-def generated_path(dataset: str, method: str) -> Path:
-    return Path("data/generated") / dataset / method
+from pipelines.paths import generated_path, model_path, sheet_path, stage_name
+from pipelines.train import load_task
 
 
 def _sheet(videos: np.ndarray, inputs: np.ndarray, truth, path: Path, rows: int = 4, cols: int = 6) -> None:
@@ -46,29 +43,31 @@ def _sheet(videos: np.ndarray, inputs: np.ndarray, truth, path: Path, rows: int 
 def main(params: Params, args) -> None:
     method = get_method(args.method)
     task = load_task(params, args.dataset)
-    stage = f"generate@{args.dataset}-{args.method}"
+    stage = stage_name("generate", args.dataset, args.method, args.seed)
     items = task.test_items()
-    trained = model_path(args.dataset, args.method)
+    trained = model_path(args.dataset, args.method, args.seed)
+    run_params = _stage.seeded(params, args.seed)   # test-time noise (MoCoGAN, VGAN) follows the run's seed
+    folder = generated_path(args.dataset, args.method, args.seed)
     with tracking.start_run(stage, params, dataset_fingerprint=task.store.fingerprint,
-                            tags={"dataset": args.dataset, "method": args.method}):
-        with atomic_dir(generated_path(args.dataset, args.method)) as out:
-            videos = method.generate(task, params, trained, "cond")
+                            tags={"dataset": args.dataset, "method": args.method, "seed": str(args.seed)}):
+        with atomic_dir(folder) as out:
+            videos = method.generate(task, run_params, trained, "cond")
             videos.tofile(out / "videos.u8")
             has_gt = items.cond_gt is not None
             if has_gt:
-                method.generate(task, params, trained, "cond_gt").tofile(out / "videos_gt.u8")
+                method.generate(task, run_params, trained, "cond_gt").tofile(out / "videos_gt.u8")
             items.index.to_csv(out / "index.csv", index=False, lineterminator="\n")
             (out / "meta.json").write_text(json.dumps(
-                {"dataset": args.dataset, "method": args.method, "shape": list(videos.shape),
+                {"dataset": args.dataset, "method": args.method, "seed": args.seed, "shape": list(videos.shape),
                  "has_gt_conditions": has_gt, "has_truth": items.truth is not None,
                  "data_fingerprint": task.store.fingerprint}, indent=2, sort_keys=True) + "\n")
-        figure = Path(f"reports/figures/generate-{args.dataset}-{args.method}.png")
+        figure = sheet_path(args.dataset, args.method, args.seed)
         figure.parent.mkdir(parents=True, exist_ok=True)
         _sheet(videos, to_uint8_frames(items.input), items.truth, figure)
         tracking.log_artifact(figure)
-    print(f"{stage}: {videos.shape[0]} videos of {videos.shape[1]} frames -> {generated_path(args.dataset, args.method)}")
+    print(f"{stage}: {videos.shape[0]} videos of {videos.shape[1]} frames -> {folder}")
 
 
 if __name__ == "__main__":
-    p = _stage.parser(__doc__.splitlines()[0], dataset=True, method=True)
+    p = _stage.parser(__doc__.splitlines()[0], dataset=True, method=True, seed=True)
     _stage.run(main, p)

@@ -2,7 +2,8 @@
 the input frame, the motion condition and the real future (where one exists), then every
 method's generated frames at the same time steps, one row per method.
 
-Read by the report stage from data/generated/<dataset>/<method>/ (the generate stage's outs)
+Read by the report stage from data/generated/<dataset>/<method>/seed-<s>/ (the generate stage's
+outs; the first of train.seeds)
 and the task's test items (data/prepared, data/conditions). A method with no generated videos
 is left out of the grid and named in the caption; a dataset not prepared gives no figure.
 """
@@ -14,14 +15,17 @@ from typing import Optional
 
 import numpy as np
 
+from pipelines.paths import seed_folder
+
 FIGURE_OF = {"faces": 6, "actors": 8}
 ROW_LABELS = {"cond": "condition", "truth": "real video"}
 
 
-def generated_videos(folder: Path, dataset: str, method: str) -> Optional[np.ndarray]:
-    """(N, T, H, W, 3) uint8 from the predicted conditions, or None when not generated."""
-    meta_path = folder / dataset / method / "meta.json"
-    videos_path = folder / dataset / method / "videos.u8"
+def generated_videos(folder: Path, dataset: str, method: str, seed: int) -> Optional[np.ndarray]:
+    """(N, T, H, W, 3) uint8 from the predicted conditions of training seed `seed`, or None when
+    not generated."""
+    run = folder / dataset / method / seed_folder(seed)
+    meta_path, videos_path = run / "meta.json", run / "videos.u8"
     if not (meta_path.is_file() and videos_path.is_file()):
         return None
     shape = json.loads(meta_path.read_text())["shape"]
@@ -52,13 +56,13 @@ def pick_items(labels: list[str], count: int) -> list[int]:
 
 
 def plot_grid(task, method_labels: dict[str, str], generated_dir: Path, title: str, path: Path,
-              items: int = 2, columns: int = 6) -> list[str]:
+              seed: int, items: int = 2, columns: int = 6) -> list[str]:
     """Draw the grid to `path`; return the methods left out (no generated videos)."""
     import matplotlib.pyplot as plt
     from frgan.task import to_uint8_frames
 
     test = task.test_items()
-    videos = {label: generated_videos(generated_dir, task.dataset, method) for method, label in method_labels.items()}
+    videos = {label: generated_videos(generated_dir, task.dataset, method, seed) for method, label in method_labels.items()}
     missing = [label for label, v in videos.items() if v is None]
     videos = {label: v for label, v in videos.items() if v is not None}
     inputs = to_uint8_frames(test.input)

@@ -56,7 +56,7 @@ def main(params: Params, args) -> None:
     task = load_task(params, args.dataset)
     items, videos = reference_items(task, test_length(task))
     stage = f"reference@{args.dataset}"
-    write_scores(stage, params, args.dataset, METHOD,
+    write_scores(stage, params, args.dataset, METHOD, None,
                  lambda: score_videos(task, items, videos, None, params.evaluate.embedder, args.dataset,
                                       METHOD, params.seed))
 

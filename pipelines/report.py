@@ -2,7 +2,12 @@
 
     python -m pipelines.report    # the DVC stage (tables, figures, findings, MLflow)
 
-Reads every reports/metrics/evaluate-<dataset>-<method>.json and reports/published.yaml.
+Reads every reports/metrics/evaluate-<dataset>-<method>-seed<s>.json (one per training seed,
+params.yaml `train.seeds`), the per-video scores beside them in reports/videos/, and
+reports/published.yaml. Several seeds of a method are pooled: the mean of the seed means, with a
+two-level bootstrap interval (resample seeds, then videos within each; metrics/stats.py); one
+seed is its evaluate JSON as written. Claims that compare two methods also carry a paired
+Wilcoxon test on the same test videos (each video's score averaged over the seeds).
 Writes reports/tables/table{1,3,4}.{md,csv}, table2.md (the user study's answers,
 reports/study/answers.csv, or "no answers yet"), reports/tables/summary.md (per table: does the
 paper's ordering hold?), reports/tables/claims.md (each qualitative claim of sections 4.2-4.4:
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -35,11 +40,10 @@ from frgan.config import Params
 from frgan.data.errors import DatasetError
 from frgan.io import atomic_dir, atomic_file
 from pipelines import _stage
+from pipelines.paths import METRICS_DIR, PLOTS_DIR, VIDEOS_DIR, result_name, seed_of_name
 
-METRICS_DIR = Path("reports/metrics")
 PUBLISHED = Path("reports/published.yaml")
 TABLES_DIR = Path("reports/tables")
-PLOTS_DIR = Path("reports/plots")   # per-frame CSVs of the evaluate stage
 FIGURES_DIR = Path("reports/figures/report")   # its own folder: reports/figures holds other stages' outs
 DECIMALS = 3   # the paper's precision in Tables 1, 3 and 4
 NOT_RUN = "not run"
@@ -60,7 +64,7 @@ PAPER_DATASET = {"faces": "MUG", "actors": "Penn Action"}
 @dataclass(frozen=True)
 class Row:
     label: str              # our row label
-    method: str             # the method name in evaluate-<dataset>-<method>.json
+    method: str             # the method name in evaluate-<dataset>-<method>-seed<s>.json
     paper_row: str          # the row in reports/published.yaml
     reference: bool = False  # real videos, not a method: left out of the ordering claims
     source: str = ""         # for a row no method produces yet: what would
@@ -157,31 +161,103 @@ def _interval(path: Path, key: str, value) -> Interval:
         raise DatasetError(f"{path}: {key!r} needs numeric 'mean', 'low' and 'high'") from None
 
 
-def load_evaluation(path: Path) -> tuple[str, str, dict[str, Interval]]:
-    """(dataset, method, metric key -> interval) of one evaluate JSON; DatasetError names the file."""
+def load_evaluation(path: Path) -> tuple[str, str, Optional[int], dict[str, Interval]]:
+    """(dataset, method, training seed or None, metric key -> interval) of one evaluate JSON;
+    DatasetError names the file."""
     try:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("dataset"), str) or not isinstance(raw.get("method"), str):
         raise DatasetError(f"{path}: expected an object with string 'dataset' and 'method'")
-    dataset, method = raw["dataset"], raw["method"]
-    if path.name != f"evaluate-{dataset}-{method}.json":
-        raise DatasetError(f"{path}: holds dataset {dataset!r}, method {method!r}: expected the name "
-                           f"evaluate-{dataset}-{method}.json")
+    dataset, method, seed = raw["dataset"], raw["method"], raw.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise DatasetError(f"{path}: 'seed' = {seed!r}: expected an integer >= 0")
+    expected = result_name(dataset, method, seed) + ".json"
+    if path.name != expected:
+        raise DatasetError(f"{path}: holds dataset {dataset!r}, method {method!r}, seed {seed}: expected "
+                           f"the name {expected}")
     scores = {key: _interval(path, key, value) for key, value in raw.items() if isinstance(value, dict)}
-    return dataset, method, scores
+    return dataset, method, seed, scores
 
 
-Evaluations = dict[tuple[str, str], dict[str, Interval]]   # (dataset, method) -> scores
+Evaluations = dict[tuple[str, str], dict[str, Interval]]   # (dataset, method) -> scores (seeds pooled)
 
 
-def load_evaluations(folder: Path = METRICS_DIR) -> Evaluations:
-    evaluations: Evaluations = {}
+@dataclass(frozen=True)
+class Results:
+    scores: Evaluations                                  # (dataset, method) -> metric key -> interval
+    seeds: dict[tuple[str, str], list[Optional[int]]]    # the training seeds behind them (None: real videos)
+    videos: dict                                         # (dataset, method) -> per-video scores, seeds averaged
+
+
+def _video_scores(videos_dir: Path, dataset: str, method: str, seed: Optional[int]):
+    import pandas as pd
+    path = Path(videos_dir) / f"{result_name(dataset, method, seed)}.csv"
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path)
+    except (ValueError, OSError) as exc:
+        raise DatasetError(f"{path}: not a readable CSV ({type(exc).__name__})") from None
+    if not {"video", "class"} <= set(table.columns):
+        raise DatasetError(f"{path}: expected columns `video` and `class`, got {list(table.columns)}")
+    return table
+
+
+def pool_seeds(dataset: str, method: str, per_seed: dict[int, dict[str, Interval]], tables: dict,
+               bootstrap_seed: int) -> dict[str, Interval]:
+    """Every key of the seeds' JSONs (metric, metric/class) pooled over the seeds from the per-video
+    tables: mean of the seed means, two-level bootstrap interval (metrics.stats)."""
+    from metrics.stats import bootstrap_mean_over_seeds
+    keys = sorted(set.intersection(*(set(scores) for scores in per_seed.values())))
+    pooled = {}
+    for key in keys:
+        metric, _, label = key.partition("/")
+        groups = []
+        for seed, table in sorted(tables.items()):
+            if metric not in table.columns:
+                raise DatasetError(f"{VIDEOS_DIR / result_name(dataset, method, seed)}.csv: no column "
+                                   f"{metric!r} (its evaluate JSON has {key!r}); rerun evaluate")
+            rows = table[table["class"].astype(str) == label] if label else table
+            groups.append(rows[metric].to_numpy())
+        estimate = bootstrap_mean_over_seeds(groups, seed=bootstrap_seed)
+        pooled[key] = Interval(*(round(v, 6) for v in (estimate.mean, estimate.low, estimate.high)))
+    return pooled
+
+
+def load_results(folder: Path = METRICS_DIR, videos_dir: Path = VIDEOS_DIR, bootstrap_seed: int = 0) -> Results:
+    """Every evaluate JSON, seeds pooled per (dataset, method), and the per-video scores."""
+    import pandas as pd
+    by_run: dict[tuple[str, str], dict[Optional[int], dict[str, Interval]]] = {}
     for path in sorted(Path(folder).glob("evaluate-*.json")):
-        dataset, method, scores = load_evaluation(path)
-        evaluations[(dataset, method)] = scores
-    return evaluations
+        dataset, method, seed, scores = load_evaluation(path)
+        by_run.setdefault((dataset, method), {})[seed] = scores
+    scores, seeds, videos = {}, {}, {}
+    for key, runs in sorted(by_run.items()):
+        ordered = sorted(runs, key=lambda s: -1 if s is None else s)
+        seeds[key] = ordered
+        tables = {seed: _video_scores(videos_dir, *key, seed) for seed in ordered}
+        if len(runs) == 1:
+            scores[key] = runs[ordered[0]]
+        else:
+            missing = [seed for seed, table in tables.items() if table is None]
+            if missing:
+                raise DatasetError(f"{Path(videos_dir) / result_name(*key, missing[0])}.csv: missing; seeds "
+                                   f"{ordered} of {key[0]}/{key[1]} are pooled from their per-video scores")
+            scores[key] = pool_seeds(*key, runs, tables, bootstrap_seed)
+        present = [table for table in tables.values() if table is not None]
+        if len(present) == len(tables):
+            numeric = [c for c in present[0].columns if c not in ("video", "class")]
+            videos[key] = (pd.concat(present).groupby(["video", "class"], sort=False)[numeric]
+                           .mean().reset_index())
+    return Results(scores, seeds, videos)
+
+
+def load_evaluations(folder: Path = METRICS_DIR, videos_dir: Path = VIDEOS_DIR,
+                     bootstrap_seed: int = 0) -> Evaluations:
+    """(dataset, method) -> metric key -> interval, several seeds pooled (see load_results)."""
+    return load_results(folder, videos_dir, bootstrap_seed).scores
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,6 +303,8 @@ class Table:
     datasets: dict[str, str]           # task -> dataset name
     cells: dict[tuple[str, str], Cell]  # (row label, column label) -> cell
     directions: dict[str, str]         # column label -> "lower" / "higher"
+    seeds: dict = field(default_factory=dict)    # (dataset, method) -> training seeds behind its cells
+    videos: dict = field(default_factory=dict)   # (dataset, method) -> per-video scores (paired tests)
 
     def title(self) -> str:
         used = {c.task for c in self.spec.columns}
@@ -243,7 +321,8 @@ class Table:
         return " and ".join(PAPER_DATASET[t] for t in tasks)
 
 
-def build_table(spec: TableSpec, published: dict, evaluations: Evaluations, datasets: dict[str, str]) -> Table:
+def build_table(spec: TableSpec, published: dict, evaluations: Evaluations, datasets: dict[str, str],
+                results: Optional[Results] = None) -> Table:
     cells, directions = {}, {}
     for column in spec.columns:
         for row in spec.rows:
@@ -255,12 +334,30 @@ def build_table(spec: TableSpec, published: dict, evaluations: Evaluations, data
             scores = evaluations.get((datasets[column.task], row.method))
             cells[(row.label, column.label)] = make_cell(scores, column.metric, entry.value)
             directions[column.label] = entry.direction
-    return Table(spec, datasets, cells, directions)
+    used = {(datasets[c.task], r.method) for c in spec.columns for r in spec.rows}
+    seeds = {k: v for k, v in results.seeds.items() if k in used} if results else {}
+    videos = {k: v for k, v in results.videos.items() if k in used} if results else {}
+    return Table(spec, datasets, cells, directions, seeds, videos)
 
 
-def build_tables(published: dict, evaluations: Evaluations, faces_dataset: str, actors_dataset: str) -> list[Table]:
+def build_tables(published: dict, evaluations: Evaluations, faces_dataset: str, actors_dataset: str,
+                 results: Optional[Results] = None) -> list[Table]:
     datasets = {"faces": faces_dataset, "actors": actors_dataset}
-    return [build_table(spec, published, evaluations, datasets) for spec in TABLES]
+    return [build_table(spec, published, evaluations, datasets, results) for spec in TABLES]
+
+
+def seeds_text(table: Table) -> str:
+    """Which training seeds the table's cells come from, and how several are pooled."""
+    trained = sorted({s for seeds in table.seeds.values() for s in seeds if s is not None})
+    if not trained:
+        return ""
+    counts = {len([s for s in seeds if s is not None]) for seeds in table.seeds.values()} - {0}
+    listed = ", ".join(str(s) for s in trained)
+    if max(counts) == 1:
+        return f"Training seed {listed} (`train.seeds`); intervals over test videos."
+    uneven = "" if len(counts) == 1 else " (not every method has every seed)"
+    return (f"Training seeds {listed} (`train.seeds`) pooled{uneven}: mean of the seed means, 95% interval "
+            "from a two-level bootstrap (seeds, then videos within each).")
 
 
 def table_markdown(table: Table, profile: str, run_key: str = "") -> str:
@@ -270,7 +367,7 @@ def table_markdown(table: Table, profile: str, run_key: str = "") -> str:
              f"Profile `{profile}`. Cell: reproduced mean ± half-width of its 95% bootstrap interval "
              f"(published on {table.published_on()}, reproduced - published); "
              f"{_directions_text(table.directions)}. "
-             f"{spec.note}", "",
+             f"{spec.note}" + (f" {seeds_text(table)}" if seeds_text(table) else ""), "",
              header, "|" + " --- |" * (len(spec.columns) + 1)]
     for row in spec.rows:
         lines.append(f"| {row.label} | " + " | ".join(table.cells[(row.label, c.label)].text()
@@ -455,8 +552,33 @@ def _comparisons(table: Table, pairs: list[tuple[str, str, str]]) -> tuple[bool,
             overlaps.append(f"{column}: {first} and {second}")
         evidence.append(f"{column} ({table.directions[column]} is better): {first} {a.text()} vs {second} "
                         f"{b.text()}: {'holds' if holds else 'does not hold'}"
-                        f"{' (95% intervals overlap)' if overlap else ''}")
+                        f"{' (95% intervals overlap)' if overlap else ''}{paired_text(table, column, first, second)}")
     return failed, missing, evidence, overlaps
+
+
+def paired_test(table: Table, column: str, first: str, second: str):
+    """Paired comparison (metrics.stats.compare_methods: Wilcoxon signed-rank p, paired-bootstrap
+    interval of the mean difference) of two rows on the same test videos, each video's score
+    averaged over the training seeds; None without per-video scores."""
+    from metrics.stats import compare_methods
+    spec = next(c for c in table.spec.columns if c.label == column)
+    dataset = table.datasets[spec.task]
+    methods = {r.label: r.method for r in table.spec.rows}
+    a, b = (table.videos.get((dataset, methods[row])) for row in (first, second))
+    if a is None or b is None or spec.metric not in a.columns or spec.metric not in b.columns:
+        return None
+    try:
+        return compare_methods(a, b, spec.metric)
+    except ValueError:   # not scored on the same videos
+        return None
+
+
+def paired_text(table: Table, column: str, first: str, second: str) -> str:
+    result = paired_test(table, column, first, second)
+    if result is None:
+        return ""
+    return (f"; paired over {result.n} videos: {first} - {second} = {result.mean_difference:+.{DECIMALS}f} "
+            f"[{result.low:+.{DECIMALS}f}, {result.high:+.{DECIMALS}f}], Wilcoxon p = {result.p_value:.2g}")
 
 
 def _pairwise_claim(key: str, claim: str, source: str, table: Table,
@@ -548,7 +670,10 @@ def claims_markdown(tables: list[Table], profile: str) -> str:
              "Verdicts compare the reproduced means (± half-width of the 95% bootstrap interval over test "
              "videos). \"supported\": every comparison of the claim holds; \"not supported\": at least one "
              "fails; \"cannot check\": a number the claim needs is missing. Where 95% intervals overlap, "
-             "the claim's comparison is not resolved by this run, whatever its verdict.", "",
+             "the claim's comparison is not resolved by this run, whatever its verdict. A comparison of two "
+             "methods also gives their paired difference on the same test videos (each video's score averaged "
+             "over the training seeds) with its 95% paired-bootstrap interval and the two-sided Wilcoxon "
+             "signed-rank p-value.", "",
              "| Claim | Paper | Verdict | 95% intervals overlap |", "| --- | --- | --- | --- |"]
     for r in results:
         lines.append(f"| ({r.key}) {r.claim} | {r.source} | {r.verdict} | {'yes' if r.overlaps else 'no'} |")
@@ -638,17 +763,23 @@ def plot_published_vs_reproduced(tables: list[Table], profile: str, path: Path) 
 
 
 def frame_scores(folder: Path, dataset: str, metric: str):
-    """Per method and frame index: the metric's mean over test videos, from the per-frame CSVs
-    <folder>/evaluate-<dataset>-<method>.csv."""
+    """Per method and frame index: the metric's mean over test videos (and training seeds), from the
+    per-frame CSVs <folder>/evaluate-<dataset>-<method>-seed<s>.csv."""
     import pandas as pd
     prefix = f"evaluate-{dataset}-"
-    frames = []
+    by_method: dict[str, list] = {}
     for path in sorted(Path(folder).glob(f"{prefix}*.csv")):
         raw = pd.read_csv(path)
         if metric not in raw.columns or "frame" not in raw.columns:
             continue
-        per_frame = raw.groupby("frame", as_index=False)[metric].mean()
-        per_frame.insert(0, "method", path.stem[len(prefix):])
+        name = path.stem[len(prefix):]
+        seed = seed_of_name(name)
+        method = name if seed is None else name[:-len(f"-seed{seed}")]
+        by_method.setdefault(method, []).append(raw[["frame", metric]])
+    frames = []
+    for method, parts in by_method.items():
+        per_frame = pd.concat(parts).groupby("frame", as_index=False)[metric].mean()
+        per_frame.insert(0, "method", method)
         frames.append(per_frame)
     if not frames:
         return pd.DataFrame(columns=["method", "frame", metric])
@@ -779,9 +910,10 @@ def qualitative_figures(params: Params, tables: list[Table], folder: Path,
             continue
         labels = {row.method: row.label for row in table.spec.rows if not row.reference}
         path = folder / f"qualitative-{task_kind}.png"
+        seed = params.train.seeds[0]
         title = (f"Figure {FIGURE_OF[task_kind]}-style samples, Table {table.spec.number}'s methods, "
-                 f"on {DATASET_TITLES.get(dataset, dataset)}, profile {params.profile}")
-        plot_grid(load_task(params, dataset), labels, generated_dir, title, path)
+                 f"on {DATASET_TITLES.get(dataset, dataset)}, profile {params.profile}, training seed {seed}")
+        plot_grid(load_task(params, dataset), labels, generated_dir, title, path, seed)
         written.append(path)
     return written
 
@@ -789,11 +921,12 @@ def qualitative_figures(params: Params, tables: list[Table], folder: Path,
 def write_report(evaluations: Evaluations, published: dict, profile: str, faces_dataset: str,
                  actors_dataset: str, tables_dir: Path = TABLES_DIR, figures_dir: Path = FIGURES_DIR,
                  plots_dir: Path = PLOTS_DIR, run_key: str = "", params: Optional[Params] = None,
-                 answers_csv: Path = Path("reports/study/answers.csv")) -> tuple[list[Table], list[Path]]:
+                 answers_csv: Path = Path("reports/study/answers.csv"),
+                 results: Optional[Results] = None) -> tuple[list[Table], list[Path]]:
     """Tables, findings and figures, each folder replaced atomically; returns the tables and files.
     With `params`, the qualitative grids too (they read the prepared data and generated videos)."""
     from pipelines import study
-    tables = build_tables(published, evaluations, faces_dataset, actors_dataset)
+    tables = build_tables(published, evaluations, faces_dataset, actors_dataset, results)
     with atomic_dir(tables_dir) as tmp:
         names = [p.name for p in write_tables(tables, profile, tmp, run_key)]
         # Table 2 comes from people: the answers `python -m pipelines.study tally` exported
@@ -815,18 +948,20 @@ def _table_metrics(tables: list[Table]) -> dict[str, float]:
 
 
 def report_key(params: Params, metrics_dir: Path = METRICS_DIR, plots_dir: Path = PLOTS_DIR,
-               published_path: Path = PUBLISHED, answers_csv: Path = Path("reports/study/answers.csv")) -> str:
+               published_path: Path = PUBLISHED, answers_csv: Path = Path("reports/study/answers.csv"),
+               videos_dir: Path = VIDEOS_DIR) -> str:
     """sha256 (16 hex) of everything the report is made from: the evaluate results, the per-frame
-    CSVs, the published numbers, the report's params and this module's code. Equal keys, equal
-    report: a rerun with nothing changed logs no new MLflow runs."""
+    and per-video CSVs, the published numbers, the report's params and this module's code. Equal
+    keys, equal report: a rerun with nothing changed logs no new MLflow runs."""
     import hashlib
     digest = hashlib.sha256()
     for path in [*sorted(Path(metrics_dir).glob("evaluate-*.json")), *sorted(Path(plots_dir).glob("evaluate-*.csv")),
+                 *sorted(Path(videos_dir).glob("evaluate-*.csv")),
                  Path(published_path), Path(__file__), Path(answers_csv)]:
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    digest.update(json.dumps({"profile": params.profile, **params.report.model_dump(mode="json")},
-                             sort_keys=True).encode())
+    digest.update(json.dumps({"profile": params.profile, "seed": params.seed, "seeds": params.train.seeds,
+                              **params.report.model_dump(mode="json")}, sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 
@@ -847,10 +982,14 @@ def _method_run(table: Table, row: Row, evaluations: Evaluations, run_key: str, 
         tracking.log_params(published)
         tracking.log_metrics(metrics)
         for dataset in sorted({table.datasets[c.task] for c in table.spec.columns}):
-            source = Path(plots_dir) / f"evaluate-{dataset}-{row.method}.csv"
-            if (dataset, row.method) in evaluations and source.is_file():
-                tracking.log_dataset_input(pd.read_csv(source), name=dataset, source=str(source),
-                                           context="evaluation")
+            if (dataset, row.method) not in evaluations:
+                continue
+            sources = [Path(plots_dir) / f"{result_name(dataset, row.method, seed)}.csv"
+                       for seed in table.seeds.get((dataset, row.method), [])]
+            parts = [pd.read_csv(p).assign(seed=seed_of_name(p.stem)) for p in sources if p.is_file()]
+            if parts:   # the per-frame scores of every seed, one table
+                tracking.log_dataset_input(pd.concat(parts, ignore_index=True), name=dataset,
+                                           source=", ".join(str(p) for p in sources), context="evaluation")
 
 
 def log_tables(tables: list[Table], evaluations: Evaluations, files: list[Path], run_key: str,
@@ -871,13 +1010,14 @@ def log_tables(tables: list[Table], evaluations: Evaluations, files: list[Path],
 
 
 def main(params: Params, args) -> None:
-    evaluations = load_evaluations()
+    results = load_results(bootstrap_seed=params.seed)
+    evaluations = results.scores
     published = load_published()
     report = params.report
     run_key = report_key(params)
     logged = tracking.find_runs({"stage": "report", "report_key": run_key})   # also: is the store reachable?
     tables, files = write_report(evaluations, published, params.profile, report.faces_dataset,
-                                 report.actors_dataset, run_key=run_key, params=params)
+                                 report.actors_dataset, run_key=run_key, params=params, results=results)
     if logged:
         print(f"report: MLflow already holds this report (run {logged[0]}, report_key {run_key}); nothing logged")
     else:

@@ -58,6 +58,7 @@ from frgan.config import ParamsError, Params, load_params
 from frgan.data.errors import DatasetError
 from frgan.io import atomic_dir, atomic_file
 from frgan.tracking import TrackingError
+from pipelines.paths import generated_path, stage_name
 
 FRGAN = "frgan"
 QUESTIONS_FILE = "questions.json"
@@ -100,15 +101,12 @@ class Generated:
     clip_ids: list[str]     # index.csv `clip_id` (or the item number)
 
 
-def generated_path(dataset: str, method: str) -> Path:
-    return Path("data/generated") / dataset / method   # as pipelines/generate.py writes it
-
-
-def load_generated(dataset: str, method: str) -> Generated:
-    """One method's generated test videos; DatasetError naming the file when absent or malformed."""
+def load_generated(dataset: str, method: str, seed: int) -> Generated:
+    """One method's generated test videos (training seed `seed`); DatasetError naming the file when
+    absent or malformed."""
     import pandas as pd
-    folder = generated_path(dataset, method)
-    wanted = f"the output of generate@{dataset}-{method} (videos.u8, index.csv, meta.json)"
+    folder = generated_path(dataset, method, seed)
+    wanted = f"the output of {stage_name('generate', dataset, method, seed)} (videos.u8, index.csv, meta.json)"
     if not folder.is_dir():
         raise DatasetError(f"{folder}: generated videos not found (expected {wanted})")
     meta_path, index_path, videos_path = folder / "meta.json", folder / "index.csv", folder / "videos.u8"
@@ -263,7 +261,8 @@ def build(params: Params, folder: Optional[Path] = None, force: bool = False) ->
     if answered and not force:
         raise DatasetError(f"{folder / DB_FILE}: holds {answered} answers of the current study; run "
                            "`python -m pipelines.study tally` and move the folder away, or pass --force")
-    generated = {m: load_generated(dataset, m) for m in [FRGAN, *study.competitors]}
+    train_seed = params.train.seeds[0]   # the study shows one training run per method: the first seed's
+    generated = {m: load_generated(dataset, m, train_seed) for m in [FRGAN, *study.competitors]}
     draw = draw_questions({m: g.labels for m, g in generated.items()}, list(study.competitors),
                           study.videos_per_expression, study.questions, seed)
     if not draw.questions:
@@ -282,7 +281,7 @@ def build(params: Params, folder: Optional[Path] = None, force: bool = False) ->
         questions.append({"id": q["id"], "expression": q["expression"], "competitor": q["competitor"],
                           "frgan_video": sides["frgan"], "competitor_video": sides["competitor"]})
     record: dict[str, Any] = {
-        "dataset": dataset, "seed": seed,
+        "dataset": dataset, "seed": seed, "train_seed": train_seed,
         "paper": {"videos_per_expression": 10, "questions": 54, "raters_per_question": 3},
         "planned": {"videos_per_expression": study.videos_per_expression, "questions": study.questions,
                     "raters_per_question": study.raters_per_question, "per_cell": draw.planned},

@@ -2,8 +2,11 @@
 
     python -m pipelines.train --dataset actors-synth --method frgan
 
-Outs: models/<dataset>/<method>/ (final weights). Checkpoints go to checkpoints/<dataset>/<method>/
-(a DVC `persist` out): a killed stage resumes from the newest one when rerun; checkpoints of
+One run per training seed (params.yaml `train.seeds`, dvc.yaml's matrix item `seed`, `--seed s`):
+it trains from the master seed + s.
+
+Outs: models/<dataset>/<method>/seed-<s>/ (final weights). Checkpoints go to
+checkpoints/<dataset>/<method>/seed-<s>/ (a DVC `persist` out): a killed stage resumes from the newest one when rerun; checkpoints of
 another configuration are discarded, never resumed from.
 
 Several processes (data-parallel, frgan/train/distributed.py): `train.processes: N` in
@@ -28,11 +31,8 @@ from frgan.task import Task
 from frgan.train import distributed as dist
 from pipelines import _stage
 from pipelines.conditions import conditions_path
+from pipelines.paths import checkpoint_path, model_path, stage_name
 from pipelines.prepare import store_path
-
-
-def model_path(dataset: str, method: str) -> Path:
-    return Path("models") / dataset / method
 
 
 def load_task(params: Params, dataset: str) -> Task:
@@ -58,28 +58,30 @@ def main(params: Params, args) -> None:
 def train(params: Params, args) -> None:
     method = get_method(args.method)
     task = load_task(params, args.dataset)
-    stage = f"train@{args.dataset}-{args.method}"
-    checkpoints = Path("checkpoints") / args.dataset / args.method
+    stage = stage_name("train", args.dataset, args.method, args.seed)
+    checkpoints = checkpoint_path(args.dataset, args.method, args.seed)
+    run_params = _stage.seeded(params, args.seed)
     if not dist.is_main():
         # Ranks > 0 compute their shard of every step but write none of the stage's outputs:
         # what the method saves goes to a throwaway folder outside the repository.
         with tempfile.TemporaryDirectory(prefix=f"frgan-train-rank{dist.rank()}-") as scratch:
-            method.train(task, params, Path(scratch), checkpoints, log=None)
+            method.train(task, run_params, Path(scratch), checkpoints, log=None)
         return
+    trained = model_path(args.dataset, args.method, args.seed)
     with tracking.start_run(stage, params, dataset_fingerprint=task.store.fingerprint,
-                            tags={"dataset": args.dataset, "method": args.method}):
-        tracking.log_params({"method": args.method, "summary": method.summary,
+                            tags={"dataset": args.dataset, "method": args.method, "seed": str(args.seed)}):
+        tracking.log_params({"method": args.method, "summary": method.summary, "train_seed": args.seed,
                              **{f"size.{k}": v for k, v in params.size.model_dump().items()},
                              **{f"distributed.{k}": v for k, v in dist.describe().items()}})
-        with atomic_dir(model_path(args.dataset, args.method)) as out:
-            method.train(task, params, out, checkpoints,
+        with atomic_dir(trained) as out:
+            method.train(task, run_params, out, checkpoints,
                          log=lambda step, values: tracking.log_metrics(values, step=step))
             for sample in sorted(out.glob("*.png")):   # sample grids a method leaves for the eye
                 tracking.log_artifact(sample)
-    print(f"{stage}: weights in {model_path(args.dataset, args.method)}"
+    print(f"{stage}: weights in {trained}"
           + (f" ({dist.size()} processes)" if dist.size() > 1 else ""))
 
 
 if __name__ == "__main__":
-    p = _stage.parser(__doc__.splitlines()[0], dataset=True, method=True)
+    p = _stage.parser(__doc__.splitlines()[0], dataset=True, method=True, seed=True)
     _stage.run(main, p)

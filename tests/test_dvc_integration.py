@@ -1,5 +1,6 @@
-"""A tiny `dvc repro` in a temporary copy of the repository: the declared outs appear, and a
-second `dvc repro` with nothing changed reruns nothing."""
+"""A tiny `dvc repro` in a temporary copy of the repository, with two training seeds: the
+declared outs appear per seed, the report pools the seeds, a second `dvc repro` with nothing
+changed reruns nothing, and adding a seed runs only the new seed's stages (and the report)."""
 from __future__ import annotations
 
 import json
@@ -22,6 +23,7 @@ TINY = {"faces_size": 24, "actors_size": 24, "faces_subjects": 3, "faces_frames"
         "pose_observe": 2, "pose_predict": 3, "pose_lstm_hidden": 8, "pose_lstm_steps": 5,
         "width": 4, "batch": 2, "gm_steps": 3, "gr_steps": 2, "gr_clip_faces": 4, "gr_clip_actors": 4}
 METHOD = "frgan"   # the full model exercises both training stages
+SEEDS = [0, 1]
 
 
 def _project_files() -> list[str]:
@@ -45,6 +47,7 @@ def project(tmp_path_factory) -> Path:
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["profiles"]["smoke"].update(TINY)
     params["train"]["methods"] = [METHOD]
+    params["train"]["seeds"] = SEEDS
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _git(root, "init", "-q")
     _git(root, "add", "-A")
@@ -72,21 +75,61 @@ def test_repro_builds_the_declared_outs_then_reruns_nothing(project):
         assert counts["fingerprint"] == meta["fingerprint"] and counts["clips"] == meta["n_clips"]
         assert all(counts[f"clips_{s}"] > 0 for s in ("gm", "gr", "test"))
         assert (project / "reports" / "figures" / f"prepare-{dataset}.png").stat().st_size > 0
-        for stage in ("conditions", f"train", "generate", "evaluate"):
-            suffix = dataset if stage == "conditions" else f"{dataset}-{METHOD}"
-            assert f"Running stage '{stage}@{suffix}'" in first.stdout
-        assert (project / "models" / dataset / METHOD / "gm.pt").is_file()
-        assert (project / "models" / dataset / METHOD / "gr.pt").is_file()
-        scores = json.loads((project / "reports" / "metrics" / f"evaluate-{dataset}-{METHOD}.json").read_text())
-        assert scores["videos"] > 0
-        for metric in (("acd_i", "acd_c") if dataset == "faces-synth" else ("mse", "psnr", "mse_gt")):
-            assert scores[metric]["low"] <= scores[metric]["mean"] <= scores[metric]["high"], metric
+        assert f"Running stage 'conditions@{dataset}'" in first.stdout
+        for seed in SEEDS:
+            for stage in ("train", "generate", "evaluate"):
+                assert f"Running stage '{stage}@{dataset}-{METHOD}-{seed}'" in first.stdout
+            assert (project / "models" / dataset / METHOD / f"seed-{seed}" / "gm.pt").is_file()
+            assert (project / "models" / dataset / METHOD / f"seed-{seed}" / "gr.pt").is_file()
+            name = f"evaluate-{dataset}-{METHOD}-seed{seed}"
+            scores = json.loads((project / "reports" / "metrics" / f"{name}.json").read_text())
+            assert scores["videos"] > 0 and scores["seed"] == seed
+            for metric in (("acd_i", "acd_c") if dataset == "faces-synth" else ("mse", "psnr", "mse_gt")):
+                assert scores[metric]["low"] <= scores[metric]["mean"] <= scores[metric]["high"], metric
+            videos = (project / "reports" / "videos" / f"{name}.csv").read_text().splitlines()
+            assert len(videos) == scores["videos"] + 1
+        # the two seeds trained differently: their videos differ
+        a, b = ((project / "data/generated" / dataset / METHOD / f"seed-{s}" / "videos.u8").read_bytes() for s in SEEDS)
+        assert a != b
     assert (project / "dvc.lock").is_file()
 
     second = _dvc(project, "repro")
     assert "Running stage" not in second.stdout, second.stdout
     status = _dvc(project, "status")
     assert "up to date" in status.stdout.lower(), status.stdout
+
+
+def test_report_pools_the_seeds(project):
+    """Table 3's FRGAN MSE is the mean of the two seeds' means, and its interval comes from the
+    two-level bootstrap; claims carry paired tests."""
+    import pandas as pd
+    from metrics.stats import bootstrap_mean_over_seeds
+    per_seed = [pd.read_csv(project / "reports/videos" / f"evaluate-actors-synth-{METHOD}-seed{s}.csv")["mse"]
+                for s in SEEDS]
+    means = [json.loads((project / "reports/metrics" / f"evaluate-actors-synth-{METHOD}-seed{s}.json")
+                        .read_text())["mse"]["mean"] for s in SEEDS]
+    expected = bootstrap_mean_over_seeds(per_seed, seed=0)
+    assert abs(expected.mean - sum(means) / 2) < 1e-5
+    table3 = pd.read_csv(project / "reports/tables/table3.csv")
+    frgan = table3[table3.method == "FRGAN"].iloc[0]
+    # (other rows read "not run", so the columns are text)
+    assert float(frgan["MSE [actors-synth]"]) == pytest.approx(round(expected.mean, 6), abs=1e-6)
+    assert float(frgan["MSE [actors-synth] low"]) == pytest.approx(round(expected.low, 6), abs=1e-6)
+    assert float(frgan["MSE [actors-synth] high"]) == pytest.approx(round(expected.high, 6), abs=1e-6)
+    assert "Training seeds 0, 1 (`train.seeds`) pooled" in (project / "reports/tables/table3.md").read_text()
+
+
+def test_adding_a_seed_runs_only_that_seed(project):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["seeds"] = SEEDS + [2]
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        third = _dvc(project, "repro", "evaluate@actors-synth-frgan-2")
+        ran = {line.split("'")[1] for line in third.stdout.splitlines() if line.startswith("Running stage")}
+        assert ran == {f"{kind}@actors-synth-{METHOD}-2" for kind in ("train", "generate", "evaluate")}, ran
+    finally:
+        params["train"]["seeds"] = SEEDS
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def test_mlflow_run_names_the_dataset_fingerprint(project):

@@ -5,7 +5,7 @@ A clean clone of HEAD (what CI checks out) runs `dvc repro --force` at the shipp
 report), then `python -m pipelines.check`: every headline number must be within tolerance of
 the committed reports/expected/smoke.json.
 
-Determinism: the committed metrics JSONs, per-frame CSVs and tables were written by a fresh
+Determinism: the committed metrics JSONs, per-frame and per-video CSVs and tables were written by a fresh
 repro too. On the same kind of CPU (same model, torch build, SIMD level and thread count as
 recorded in reports/expected/machine.json) the fresh run must reproduce them byte for byte:
 everything random is drawn from the seed (Python, NumPy and torch generators derived from
@@ -29,7 +29,7 @@ from pipelines.check import machine_fingerprint
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
-COMPARED = ("reports/metrics", "reports/plots", "reports/tables", "dvc.lock")
+COMPARED = ("reports/metrics", "reports/plots", "reports/videos", "reports/tables", "dvc.lock")
 
 
 def _git(*args: str, cwd: Path) -> str:
