@@ -139,7 +139,7 @@ def smoke_gate(params: Params, metrics_dir: Path = METRICS_DIR,
     """Every headline number against the baseline; None when the profile is not smoke."""
     if params.profile != BASELINE_PROFILE:
         return None
-    current = headline_numbers(load_evaluations(metrics_dir, bootstrap_seed=params.seed))
+    current = headline_numbers(load_evaluations(metrics_dir, bootstrap_seed=params.seed, seeds=params.train.seeds))
     if not current:
         raise DatasetError(f"{metrics_dir}: no evaluate-*.json results; run `dvc repro` first")
     return compare_to_baseline(read_baseline(baseline_path), current,
@@ -156,7 +156,7 @@ def published_gate(params: Params, metrics_dir: Path = METRICS_DIR) -> Optional[
     if not any(name in REAL_DATASETS for name in datasets.values()):
         return None
     rel = report.published_rel_tolerance
-    tables = build_tables(load_published(), load_evaluations(metrics_dir, bootstrap_seed=params.seed), **{
+    tables = build_tables(load_published(), load_evaluations(metrics_dir, bootstrap_seed=params.seed, seeds=params.train.seeds), **{
         "faces_dataset": datasets["faces"], "actors_dataset": datasets["actors"]})
     rows = []
     for table in tables:
@@ -201,7 +201,7 @@ def update_baseline(params: Params, metrics_dir: Path = METRICS_DIR, path: Path 
     if params.profile != BASELINE_PROFILE:
         raise DatasetError(f"--update: {path} holds `{BASELINE_PROFILE}` numbers but params.yaml has "
                            f"profile `{params.profile}`")
-    current = headline_numbers(load_evaluations(metrics_dir, bootstrap_seed=params.seed))
+    current = headline_numbers(load_evaluations(metrics_dir, bootstrap_seed=params.seed, seeds=params.train.seeds))
     if not current:
         raise DatasetError(f"{metrics_dir}: no evaluate-*.json results; run `dvc repro` first")
     old = read_baseline(path) if Path(path).exists() else {}

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
+REFERENCE = "reference"   # the method name of Table 1's Reference row: real videos, no training seed
 METRICS_DIR = Path("reports/metrics")   # evaluate-<dataset>-<method>[-seed<s>].json (DVC metrics)
 PLOTS_DIR = Path("reports/plots")       # the same name .csv: per-frame scores (DVC plots)
 VIDEOS_DIR = Path("reports/videos")     # the same name .csv: per-video scores (pooled intervals, paired tests)

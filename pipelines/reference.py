@@ -21,9 +21,10 @@ from frgan.data.errors import DatasetError
 from frgan.task import Task, TestItems
 from pipelines import _stage
 from pipelines.evaluate import score_videos, write_scores
+from pipelines.paths import REFERENCE
 from pipelines.train import load_task
 
-METHOD = "reference"
+METHOD = REFERENCE
 SPLITS = ("gm", "gr")   # the training splits (G_M's and G_R's; MUG: the authors' train and val subjects)
 
 

@@ -40,7 +40,7 @@ from frgan.config import Params
 from frgan.data.errors import DatasetError
 from frgan.io import atomic_dir, atomic_file
 from pipelines import _stage
-from pipelines.paths import METRICS_DIR, PLOTS_DIR, VIDEOS_DIR, result_name, seed_of_name
+from pipelines.paths import METRICS_DIR, PLOTS_DIR, REFERENCE, VIDEOS_DIR, result_name, seed_of_name
 
 PUBLISHED = Path("reports/published.yaml")
 TABLES_DIR = Path("reports/tables")
@@ -173,6 +173,9 @@ def load_evaluation(path: Path) -> tuple[str, str, Optional[int], dict[str, Inte
     dataset, method, seed = raw["dataset"], raw["method"], raw.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         raise DatasetError(f"{path}: 'seed' = {seed!r}: expected an integer >= 0")
+    if seed is None and method != REFERENCE:
+        raise DatasetError(f"{path}: no 'seed': expected evaluate-{dataset}-{method}-seed<s>.json from a training "
+                           "seed (a file from before train.seeds? delete it and run `dvc repro`)")
     expected = result_name(dataset, method, seed) + ".json"
     if path.name != expected:
         raise DatasetError(f"{path}: holds dataset {dataset!r}, method {method!r}, seed {seed}: expected "
@@ -206,7 +209,7 @@ def _video_scores(videos_dir: Path, dataset: str, method: str, seed: Optional[in
 
 
 def pool_seeds(dataset: str, method: str, per_seed: dict[int, dict[str, Interval]], tables: dict,
-               bootstrap_seed: int) -> dict[str, Interval]:
+               bootstrap_seed: int, videos_dir: Path = VIDEOS_DIR) -> dict[str, Interval]:
     """Every key of the seeds' JSONs (metric, metric/class) pooled over the seeds from the per-video
     tables: mean of the seed means, two-level bootstrap interval (metrics.stats)."""
     from metrics.stats import bootstrap_mean_over_seeds
@@ -217,7 +220,7 @@ def pool_seeds(dataset: str, method: str, per_seed: dict[int, dict[str, Interval
         groups = []
         for seed, table in sorted(tables.items()):
             if metric not in table.columns:
-                raise DatasetError(f"{VIDEOS_DIR / result_name(dataset, method, seed)}.csv: no column "
+                raise DatasetError(f"{Path(videos_dir) / result_name(dataset, method, seed)}.csv: no column "
                                    f"{metric!r} (its evaluate JSON has {key!r}); rerun evaluate")
             rows = table[table["class"].astype(str) == label] if label else table
             groups.append(rows[metric].to_numpy())
@@ -226,12 +229,20 @@ def pool_seeds(dataset: str, method: str, per_seed: dict[int, dict[str, Interval
     return pooled
 
 
-def load_results(folder: Path = METRICS_DIR, videos_dir: Path = VIDEOS_DIR, bootstrap_seed: int = 0) -> Results:
-    """Every evaluate JSON, seeds pooled per (dataset, method), and the per-video scores."""
+def load_results(folder: Path = METRICS_DIR, videos_dir: Optional[Path] = None, bootstrap_seed: int = 0,
+                 seeds: Optional[list[int]] = None) -> Results:
+    """Every evaluate JSON, seeds pooled per (dataset, method), and the per-video scores.
+
+    videos_dir: the per-video CSVs (default: `videos/` beside `folder`, as reports/ lays them
+    out). seeds: the training seeds to use (params.yaml `train.seeds`); results of other seeds
+    (DVC leaves the outs of a seed dropped from the list) are skipped. None: every seed found."""
     import pandas as pd
+    videos_dir = Path(folder).parent / VIDEOS_DIR.name if videos_dir is None else Path(videos_dir)
     by_run: dict[tuple[str, str], dict[Optional[int], dict[str, Interval]]] = {}
     for path in sorted(Path(folder).glob("evaluate-*.json")):
         dataset, method, seed, scores = load_evaluation(path)
+        if seed is not None and seeds is not None and seed not in seeds:
+            continue
         by_run.setdefault((dataset, method), {})[seed] = scores
     scores, seeds, videos = {}, {}, {}
     for key, runs in sorted(by_run.items()):
@@ -245,7 +256,7 @@ def load_results(folder: Path = METRICS_DIR, videos_dir: Path = VIDEOS_DIR, boot
             if missing:
                 raise DatasetError(f"{Path(videos_dir) / result_name(*key, missing[0])}.csv: missing; seeds "
                                    f"{ordered} of {key[0]}/{key[1]} are pooled from their per-video scores")
-            scores[key] = pool_seeds(*key, runs, tables, bootstrap_seed)
+            scores[key] = pool_seeds(*key, runs, tables, bootstrap_seed, videos_dir)
         present = [table for table in tables.values() if table is not None]
         if len(present) == len(tables):
             numeric = [c for c in present[0].columns if c not in ("video", "class")]
@@ -254,10 +265,10 @@ def load_results(folder: Path = METRICS_DIR, videos_dir: Path = VIDEOS_DIR, boot
     return Results(scores, seeds, videos)
 
 
-def load_evaluations(folder: Path = METRICS_DIR, videos_dir: Path = VIDEOS_DIR,
-                     bootstrap_seed: int = 0) -> Evaluations:
+def load_evaluations(folder: Path = METRICS_DIR, videos_dir: Optional[Path] = None, bootstrap_seed: int = 0,
+                     seeds: Optional[list[int]] = None) -> Evaluations:
     """(dataset, method) -> metric key -> interval, several seeds pooled (see load_results)."""
-    return load_results(folder, videos_dir, bootstrap_seed).scores
+    return load_results(folder, videos_dir, bootstrap_seed, seeds).scores
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1010,7 +1021,7 @@ def log_tables(tables: list[Table], evaluations: Evaluations, files: list[Path],
 
 
 def main(params: Params, args) -> None:
-    results = load_results(bootstrap_seed=params.seed)
+    results = load_results(bootstrap_seed=params.seed, seeds=params.train.seeds)
     evaluations = results.scores
     published = load_published()
     report = params.report

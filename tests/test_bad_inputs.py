@@ -57,7 +57,8 @@ class Case:
     base: tuple[str, ...] = ()     # starts from a layout with these datasets prepared (+ conditions)
     code: int = 1
     method: Optional[str] = None
-    args: tuple[str, ...] = ()     # instead of --dataset/--method
+    seed: Optional[int] = None     # --seed (train.seeds item); None: omitted, the stage takes the first
+    args: tuple[str, ...] = ()     # instead of --dataset/--method/--seed
     driver: Optional[str] = None
     limit_file_size: bool = False
     tmpfs: Optional[str] = None    # a folder mounted as a 1 MiB tmpfs (root only)
@@ -65,7 +66,8 @@ class Case:
     def command(self) -> tuple[str, ...]:
         if self.args:
             return self.args
-        return ("--dataset", self.dataset) + (("--method", self.method) if self.method else ())
+        return (("--dataset", self.dataset) + (("--method", self.method) if self.method else ())
+                + (("--seed", str(self.seed)) if self.seed is not None else ()))
 
 
 def _params(**changes):
@@ -137,7 +139,7 @@ def _generated_faces_and_facenet(root: Path) -> dict:
     size = tp.TINY["faces_size"]
     n = len(index) - 1
     shape = [n, truth.stat().st_size // (n * size * size * 3), size, size, 3]
-    out = root / "data" / "generated" / FACES / METHOD
+    out = root / "data" / "generated" / FACES / METHOD / "seed-0"   # train.seeds [0]: --seed omitted
     out.mkdir(parents=True)
     (out / "videos.u8").write_bytes(truth.read_bytes())
     (out / "meta.json").write_text(json.dumps({"shape": shape, "has_gt_conditions": False}))
@@ -194,6 +196,9 @@ CASES = [
          "params.yaml: not valid YAML at line 2 (mapping values are not allowed here)", _raw_params("profile: smoke\nseed: 0: 1\n"), code=2, method=METHOD),
     Case("unknown-method", "train", ACTORS,
          "--method 'sora': expected one of ['frgan', 'frgan-diff-map', …]", code=2, method="sora"),
+    Case("unknown-seed", "train", ACTORS,
+         "--seed 7: expected one of train.seeds [0] (params.yaml)", base=(ACTORS,), code=2, method="frgan",
+         seed=7),
     Case("unknown-dataset", "train", "imagenet",
          "python -m pipelines.train: argument --dataset: invalid choice: 'imagenet' (choose from "
          "'faces-synth', 'actors-synth', 'mug', 'penn') (see --help)", code=2, method=METHOD),
@@ -275,7 +280,7 @@ def test_bad_input_fails_with_one_line_and_leaves_the_outs(case, tmp_path, tmp_p
     with _tmpfs(root / case.tmpfs) if case.tmpfs else contextlib.nullcontext():
         env = _formatted(case.setup, root) or {}
         if case.dataset in ("faces-synth", "actors-synth", "mug", "penn"):
-            tp.plant_earlier_outs(root, tp.stage_outs(case.stage, case.dataset, case.method))
+            tp.plant_earlier_outs(root, tp.stage_outs(case.stage, case.dataset, case.method, case.seed or 0))
         before = tp.snapshot(root)
         result = tp.stage(root, case.stage, *case.command(), env=env, driver=case.driver,
                           preexec_fn=_limit_file_size if case.limit_file_size else None)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
+import yaml
 
 from frgan.config import load_params
 from frgan.data.errors import DatasetError
 from pipelines import check
 from tests.conftest import REPO, run_module
-from tests.test_report import PUBLISHED, fake_metrics, write_evaluation  # noqa: F401 (fixture)
+from tests.test_report import PUBLISHED, fake_metrics, write_evaluation, write_seed_run  # noqa: F401 (fixture)
 
 
 def smoke_params():
@@ -108,6 +110,24 @@ def test_update_rewrites_the_baseline_and_prints_the_diff(tmp_path):
         "actors-synth/frgan/mse": 0.03, "actors-synth/frgan/psnr": 16.0}
     assert run_module("pipelines.check", cwd=tmp_path).returncode == 0
     assert json.loads((tmp_path / check.MACHINE).read_text()) == check.machine_fingerprint()
+
+
+def test_the_gate_checks_the_seeds_pooled(tmp_path):
+    """Two training seeds of a method are one number: the mean of the seed means."""
+    metrics = _stage_dir(tmp_path)
+    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    raw["train"]["seeds"] = [0, 1]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    videos = tmp_path / "reports" / "videos"
+    write_seed_run(metrics, videos, "actors-synth", "frgan", 0, np.array([0.01] * 4))
+    write_seed_run(metrics, videos, "actors-synth", "frgan", 1, np.array([0.03] * 4))
+    check.write_baseline({"actors-synth/frgan/mse": 0.02}, tmp_path / check.BASELINE)
+    result = run_module("pipelines.check", "--verbose", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 of 1 numbers pass" in result.stdout and "actors-synth/frgan/mse" in result.stdout
+    check.write_baseline({"actors-synth/frgan/mse": 0.01}, tmp_path / check.BASELINE)   # seed 0's alone
+    result = run_module("pipelines.check", cwd=tmp_path)
+    assert result.returncode == 1 and "0 of 1 numbers pass" in result.stdout, result.stdout + result.stderr
 
 
 def test_update_refuses_another_profile(tmp_path):

@@ -168,6 +168,7 @@ if _root and _rank is not None:
 '''
 
 STAGE_METHOD = "frgan-gm-only"
+STAGE_RUN = f"actors-synth/{STAGE_METHOD}/seed-0"   # under models/ and checkpoints/ (train.seeds[0])
 STEPS = 4
 
 
@@ -207,7 +208,7 @@ def gm_runs(tmp_path_factory):
     result_two = train(two, 2, audit=audit)
     resumed = tmp_path_factory.mktemp("gm-resumed")
     shutil.copytree(one, resumed, dirs_exist_ok=True)
-    ckpt = resumed / "checkpoints" / "actors-synth" / STAGE_METHOD / "gm"
+    ckpt = resumed / "checkpoints" / STAGE_RUN / "gm"
     (ckpt / f"step-{STEPS:08d}.pt").unlink()          # keep step 2: resume from the middle
     assert sorted(p.name for p in ckpt.glob("step-*.pt")) == ["step-00000002.pt"]
     train(resumed, 2)
@@ -217,7 +218,7 @@ def gm_runs(tmp_path_factory):
 
 
 def _weights(root: Path) -> dict:
-    return torch.load(root / "models" / "actors-synth" / STAGE_METHOD / "gm.pt", weights_only=True)["state"]
+    return torch.load(root / "models" / STAGE_RUN / "gm.pt", weights_only=True)["state"]
 
 
 def _gm_zero_gradient_names(root: Path) -> set[str]:
@@ -243,7 +244,7 @@ def _train_runs(root: Path):
     import mlflow
     client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     exp = client.get_experiment_by_name("FRGAN-Repro")
-    runs = client.search_runs([exp.experiment_id], f"tags.stage = 'train@actors-synth-{STAGE_METHOD}'",
+    runs = client.search_runs([exp.experiment_id], f"tags.stage = 'train@actors-synth-{STAGE_METHOD}-0'",
                               order_by=["attributes.start_time DESC"])
     return client, runs
 
@@ -268,8 +269,8 @@ def test_rank_zero_alone_wrote_outputs(gm_runs):
     rank1 = [line for name, lines in logs.items() if name.startswith("rank1-") for line in lines]
     assert any(name.startswith("rank1-") for name in logs), f"rank 1 did not run under the audit: {logs}"
     # the audit sees rank 0's writes (the hook works) and no write of rank 1 inside the project
-    assert any(f"models/actors-synth/{STAGE_METHOD}" in line for line in rank0), rank0
-    assert any(f"checkpoints/actors-synth/{STAGE_METHOD}/gm/" in line for line in rank0), rank0
+    assert any(f"models/{STAGE_RUN}" in line for line in rank0), rank0
+    assert any(f"checkpoints/{STAGE_RUN}/gm/" in line for line in rank0), rank0
     assert any(line.startswith("sqlite3.connect") for line in rank0), rank0
     assert rank1 == [], f"rank 1 wrote inside the project: {rank1}"
     # the same files appeared as in the 1-process run, nothing else, no temporary leftovers

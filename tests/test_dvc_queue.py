@@ -25,10 +25,11 @@ from tests.test_dvc_integration import _git, _project_files
 from tests.tiny_project import tiny_params
 
 METHOD = "frgan-gm-only"
-TARGET = f"evaluate@actors-synth-{METHOD}"   # prepare, conditions, train, generate, evaluate of one dataset
-SEEDS = (1, 2)
-STAGES = ("prepare@actors-synth", "conditions@actors-synth", f"train@actors-synth-{METHOD}",
-          f"generate@actors-synth-{METHOD}", f"evaluate@actors-synth-{METHOD}")
+RUN = f"actors-synth-{METHOD}-0"   # the matrix item (dataset, method, training seed 0: train.seeds [0])
+TARGET = f"evaluate@{RUN}"   # prepare, conditions, train, generate, evaluate of one dataset
+SEEDS = (1, 2)   # the master `seed` of each queued experiment (the training seed item stays 0)
+STAGES = ("prepare@actors-synth", "conditions@actors-synth", f"train@{RUN}", f"generate@{RUN}",
+          f"evaluate@{RUN}")
 QUEUE_TIMEOUT_S = 900
 GIT_ID = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
@@ -135,7 +136,7 @@ def _dvc_metrics(root: Path) -> dict[int, float]:
                 if revision.get("name") not in {f"seed-{s}" for s in SEEDS}:
                     continue
                 seed = data["params"]["params.yaml"]["data"]["seed"]
-                metrics = data["metrics"][f"reports/metrics/evaluate-actors-synth-{METHOD}.json"]["data"]
+                metrics = data["metrics"][f"reports/metrics/evaluate-actors-synth-{METHOD}-seed0.json"]["data"]
                 found[seed] = metrics["mse"]["mean"]
     return found
 
@@ -158,7 +159,7 @@ def test_every_experiment_has_its_runs_and_metrics_in_one_store(queue):
         mine = {r.data.tags["stage"]: r for r in runs if r.data.tags.get("params_hash") == wanted}
         assert set(STAGES) <= set(mine), f"seed {seed}: runs missing: {sorted(set(STAGES) - set(mine))}"
         assert all(mine[s].info.status == "FINISHED" for s in STAGES)
-        assert mine[f"train@actors-synth-{METHOD}"].data.metrics, f"seed {seed}: no training metrics"
-        logged = mine[f"evaluate@actors-synth-{METHOD}"].data.metrics["mse"]
+        assert mine[f"train@{RUN}"].data.metrics, f"seed {seed}: no training metrics"
+        logged = mine[f"evaluate@{RUN}"].data.metrics["mse"]
         assert logged == pytest.approx(dvc_mse[seed], abs=1e-6), (seed, logged, dvc_mse[seed])
     assert dvc_mse[SEEDS[0]] != dvc_mse[SEEDS[1]], "the two seeds gave the same result: not two experiments"

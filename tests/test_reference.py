@@ -44,8 +44,12 @@ def test_reference_videos_are_the_first_frames_of_every_training_clip(task):
 
 def test_reference_scores_have_the_methods_keys(task):
     items, videos = reference.reference_items(task, T)
-    result, frames = score_videos(task, items, videos, None, "dlib", "faces-synth", "reference", seed=0)
+    result, frames, per_video = score_videos(task, items, videos, None, "dlib", "faces-synth", "reference", seed=0)
     assert result["method"] == "reference" and result["videos"] == len(videos)
+    assert "seed" not in result   # real videos: no training seed (its files keep their seedless names)
+    assert list(per_video.columns[:2]) == ["video", "class"] and len(per_video) == len(videos)
+    assert {"acd_i", "acd_c"} <= set(per_video.columns)
+    assert per_video["acd_i"].mean() == pytest.approx(result["acd_i"]["mean"], abs=1e-6)
     assert 0.0 <= result["acd_i"]["low"] <= result["acd_i"]["mean"] <= result["acd_i"]["high"]
     assert result["acd_c"]["mean"] > 0.0
     assert frames[frames.frame == 0].identity_distance.abs().max() < 1e-6   # frame 0 is the input
@@ -81,20 +85,21 @@ def test_grid_of_generated_videos(tmp_path):
     from frgan.task import TestItems
     from pipelines import qualitative
     n, t = 3, T
-    folder = tmp_path / "generated" / "faces-synth" / "frgan"
+    folder = tmp_path / "generated" / "faces-synth" / "frgan" / "seed-1"   # training seed 1's videos
     folder.mkdir(parents=True)
     np.full((n, t, SIZE, SIZE, 3), 7, np.uint8).tofile(folder / "videos.u8")
     (folder / "meta.json").write_text(_json.dumps({"shape": [n, t, SIZE, SIZE, 3]}))
-    videos = qualitative.generated_videos(tmp_path / "generated", "faces-synth", "frgan")
+    videos = qualitative.generated_videos(tmp_path / "generated", "faces-synth", "frgan", 1)
     assert videos.shape == (n, t, SIZE, SIZE, 3) and (videos == 7).all()
-    assert qualitative.generated_videos(tmp_path / "generated", "faces-synth", "mcnet") is None
+    assert qualitative.generated_videos(tmp_path / "generated", "faces-synth", "frgan", 0) is None   # another seed
+    assert qualitative.generated_videos(tmp_path / "generated", "faces-synth", "mcnet", 1) is None
     index = pd.DataFrame({"item": range(n), "label": ["anger", "anger", "fear"]})
     items = TestItems(index, torch.zeros(n, 3, SIZE, SIZE), torch.zeros(n, 3, SIZE, SIZE),
                       torch.zeros(n, t, 3, SIZE, SIZE), None, np.zeros((n, t, SIZE, SIZE, 3), np.uint8))
     stub = type("StubTask", (), {"dataset": "faces-synth", "test_items": lambda self: items})()
     path = tmp_path / "grid.png"
     missing = qualitative.plot_grid(stub, {"frgan": "FRGAN", "mcnet": "MCNet"}, tmp_path / "generated",
-                                    "title", path)
+                                    "title", path, 1)
     assert missing == ["MCNet"]
     from PIL import Image
     with Image.open(path) as image:   # 2 items x (condition, real video, FRGAN) = 6 rows; input + 5 steps

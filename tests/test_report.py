@@ -1,11 +1,14 @@
 """The report stage: published numbers match the paper's text, tables from evaluate JSONs (cell
-format, "not run", dataset in titles), findings, the regression gate and its errors."""
+format, "not run", dataset in titles), several training seeds pooled and methods paired on their
+per-video scores, findings, the regression gate and its errors."""
 from __future__ import annotations
 
 import json
 import re
 import shutil
+from typing import Optional
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -87,12 +90,16 @@ def test_published_entries_are_complete():
 # ---------------------------------------------------------------------------------------------
 # Tables from fake evaluate JSONs.
 
-def write_evaluation(folder, dataset: str, method: str, **metrics) -> None:
-    """metrics: name -> (mean, low, high)."""
+def write_evaluation(folder, dataset: str, method: str, seed: Optional[int] = 0, **metrics) -> None:
+    """evaluate-<dataset>-<method>-seed<seed>.json as the evaluate stage names it (seed None: the
+    reference row, no seed); metrics: name -> (mean, low, high)."""
     folder.mkdir(parents=True, exist_ok=True)
     body = {"dataset": dataset, "method": method, "videos": 4, "frames_per_video": 8}
+    if seed is not None:
+        body["seed"] = seed
     body.update({k.replace("__", "/"): dict(zip(("mean", "low", "high"), v)) for k, v in metrics.items()})
-    (folder / f"evaluate-{dataset}-{method}.json").write_text(json.dumps(body))
+    suffix = "" if seed is None else f"-seed{seed}"
+    (folder / f"evaluate-{dataset}-{method}{suffix}.json").write_text(json.dumps(body))
 
 
 @pytest.fixture
@@ -108,7 +115,7 @@ def fake_metrics(tmp_path):
     for method, base in (("frgan", 16.0), ("vgan", 14.0)):
         rows = [{"video": v, "class": "golf_swing", "frame": f, "mse": 0.02, "psnr": base - 0.1 * f + v}
                 for v in range(2) for f in range(4)]
-        pd.DataFrame(rows).to_csv(plots / f"evaluate-actors-synth-{method}.csv", index=False)
+        pd.DataFrame(rows).to_csv(plots / f"evaluate-actors-synth-{method}-seed0.csv", index=False)
     return folder
 
 
@@ -210,6 +217,160 @@ def test_figures_are_written_without_per_frame_results(tmp_path, fake_metrics):
 
 
 # ---------------------------------------------------------------------------------------------
+# Several training seeds of one method: pooled from the per-video scores; methods paired.
+
+CLASSES = ("golf_swing", "bowl")
+
+
+def write_videos(folder, dataset: str, method: str, seed: Optional[int], **columns) -> pd.DataFrame:
+    """reports/videos/evaluate-<dataset>-<method>-seed<seed>.csv as the evaluate stage writes it:
+    video, class, then one column per metric (8 videos, classes alternating)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(next(iter(columns.values())))
+    table = pd.DataFrame({"video": range(n), "class": [CLASSES[v % 2] for v in range(n)], **columns})
+    suffix = "" if seed is None else f"-seed{seed}"
+    table.to_csv(folder / f"evaluate-{dataset}-{method}{suffix}.csv", index=False)
+    return table
+
+
+def write_seed_run(metrics, videos, dataset: str, method: str, seed: int, mse: np.ndarray) -> pd.DataFrame:
+    """One training seed's per-video CSV and its evaluate JSON (means of the CSV's columns)."""
+    table = write_videos(videos, dataset, method, seed, mse=mse)
+    by_class = {f"mse__{c}": (float(table.mse[table["class"] == c].mean()), 0.0, 1.0) for c in CLASSES}
+    write_evaluation(metrics, dataset, method, seed, mse=(float(table.mse.mean()), 0.0, 1.0), **by_class)
+    return table
+
+
+@pytest.fixture
+def seeded_results(tmp_path):
+    """FRGAN on actors-synth with training seeds 0 and 1, VGAN with seed 0 only."""
+    metrics, videos = tmp_path / "metrics", tmp_path / "videos"
+    rng = np.random.default_rng(5)
+    frgan = {seed: write_seed_run(metrics, videos, "actors-synth", "frgan", seed,
+                                  np.round(rng.uniform(0.01, 0.03, 8) + 0.004 * seed, 4)) for seed in (0, 1)}
+    vgan = write_seed_run(metrics, videos, "actors-synth", "vgan", 0, np.round(rng.uniform(0.03, 0.05, 8), 4))
+    return {"metrics": metrics, "videos": videos, "frgan": frgan, "vgan": vgan}
+
+
+def test_seeds_of_one_method_are_pooled_from_their_per_video_scores(seeded_results):
+    from metrics.stats import bootstrap_mean_over_seeds
+    metrics, videos, frgan = seeded_results["metrics"], seeded_results["videos"], seeded_results["frgan"]
+    dataset, method, seed, scores = report.load_evaluation(metrics / "evaluate-actors-synth-frgan-seed1.json")
+    assert (dataset, method, seed) == ("actors-synth", "frgan", 1) and set(scores) == {"mse", *(f"mse/{c}" for c in CLASSES)}
+
+    results = report.load_results(metrics, videos_dir=videos, bootstrap_seed=0)
+    assert results.seeds[("actors-synth", "frgan")] == [0, 1] and results.seeds[("actors-synth", "vgan")] == [0]
+    assert report.load_evaluations(metrics, videos_dir=videos, bootstrap_seed=0) == results.scores
+    pooled = results.scores[("actors-synth", "frgan")]
+    for key, rows in [("mse", lambda t: t), *((f"mse/{c}", lambda t, c=c: t[t["class"] == c]) for c in CLASSES)]:
+        groups = [rows(frgan[seed]).mse.to_numpy() for seed in (0, 1)]
+        seed_means = [report.load_evaluation(metrics / f"evaluate-actors-synth-frgan-seed{seed}.json")[3][key].mean
+                      for seed in (0, 1)]
+        assert seed_means == pytest.approx([g.mean() for g in groups])         # the JSONs agree with the CSVs
+        assert pooled[key].mean == pytest.approx(np.mean(seed_means), abs=1e-6), key   # mean of the seed means
+        expected = bootstrap_mean_over_seeds(groups, seed=0)                  # two-level bootstrap interval
+        assert (pooled[key].low, pooled[key].high) == (round(expected.low, 6), round(expected.high, 6)), key
+        assert pooled[key].low < pooled[key].mean < pooled[key].high
+    # one seed: its JSON as written, not re-estimated
+    assert results.scores[("actors-synth", "vgan")]["mse"] == report.Interval(
+        float(seeded_results["vgan"].mse.mean()), 0.0, 1.0)
+    # per-video scores, each video averaged over the seeds (what the paired tests compare)
+    averaged = results.videos[("actors-synth", "frgan")].set_index("video")
+    assert list(averaged.index) == list(range(8))
+    np.testing.assert_allclose(averaged.mse, (frgan[0].mse + frgan[1].mse).to_numpy() / 2)
+    assert list(averaged["class"]) == list(frgan[0]["class"])
+    # a cell of the table is the pooled interval; the table says which seeds it pools
+    tables = {t.spec.number: t for t in report.build_tables(report.load_published(PUBLISHED), results.scores,
+                                                             "faces-synth", "actors-synth", results)}
+    assert tables[3].cells[("FRGAN", "MSE")].reproduced == pooled["mse"]
+    assert "Training seeds 0, 1 (`train.seeds`) pooled" in report.seeds_text(tables[3])
+
+
+def test_pooling_weighs_every_seed_alike(tmp_path):
+    """The mean of the seed means, not of all videos together: told apart when the counts differ."""
+    metrics, videos = tmp_path / "metrics", tmp_path / "videos"
+    few = write_seed_run(metrics, videos, "actors-synth", "frgan", 0, np.array([0.01, 0.01]))
+    many = write_seed_run(metrics, videos, "actors-synth", "frgan", 3, np.array([0.03] * 6))
+    pooled = report.load_evaluations(metrics, videos_dir=videos)[("actors-synth", "frgan")]["mse"]
+    assert pooled.mean == pytest.approx(0.02, abs=1e-6)                      # (0.01 + 0.03) / 2
+    assert pd.concat([few, many]).mse.mean() == pytest.approx(0.025)         # what it is not
+    assert pooled.low == pytest.approx(0.01, abs=1e-6) and pooled.high == pytest.approx(0.03, abs=1e-6)
+
+
+def test_a_pooled_method_needs_every_seeds_per_video_scores(seeded_results):
+    missing = seeded_results["videos"] / "evaluate-actors-synth-frgan-seed1.csv"
+    missing.unlink()
+    with pytest.raises(DatasetError, match=re.escape(f"{missing}: missing; seeds [0, 1] of actors-synth/frgan")):
+        report.load_results(seeded_results["metrics"], videos_dir=seeded_results["videos"])
+
+
+def test_only_the_listed_seeds_are_pooled(seeded_results):
+    """A seed dropped from train.seeds leaves its outs behind (DVC does not delete them): skipped."""
+    metrics, videos = seeded_results["metrics"], seeded_results["videos"]
+    only_0 = report.load_results(metrics, videos_dir=videos, seeds=[0])
+    assert only_0.seeds[("actors-synth", "frgan")] == [0]
+    assert only_0.scores[("actors-synth", "frgan")] == report.load_evaluation(
+        metrics / "evaluate-actors-synth-frgan-seed0.json")[3]
+    # the default folder of the per-video scores is videos/ beside the metrics folder
+    assert report.load_results(metrics).scores == report.load_results(metrics, videos_dir=videos).scores
+
+
+def test_an_evaluate_json_under_another_name_is_refused(tmp_path):
+    folder = tmp_path / "metrics"
+    write_evaluation(folder, "actors-synth", "frgan", 1, mse=(0.02, 0.01, 0.03))
+    for wrong in ("evaluate-actors-synth-frgan-seed2.json", "evaluate-actors-synth-frgan.json",
+                  "evaluate-actors-synth-vgan-seed1.json"):
+        other = tmp_path / wrong.removesuffix(".json")
+        other.mkdir()
+        (other / wrong).write_text((folder / "evaluate-actors-synth-frgan-seed1.json").read_text())
+        with pytest.raises(DatasetError, match=re.escape(
+                f"{other / wrong}: holds dataset 'actors-synth', method 'frgan', seed 1: expected the name "
+                "evaluate-actors-synth-frgan-seed1.json")):
+            report.load_evaluations(other)
+    # a method's result without a seed (a file of the layout before train.seeds), under either name
+    for name in ("evaluate-actors-synth-frgan.json", "evaluate-actors-synth-frgan-seed0.json"):
+        seedless = tmp_path / f"seedless-{name}"
+        write_evaluation(seedless, "actors-synth", "frgan", None, mse=(0.02, 0.01, 0.03))
+        (seedless / "evaluate-actors-synth-frgan.json").rename(seedless / name)
+        with pytest.raises(DatasetError, match=re.escape(
+                f"{seedless / name}: no 'seed': expected evaluate-actors-synth-frgan-seed<s>.json from a "
+                "training seed (a file from before train.seeds? delete it and run `dvc repro`)")):
+            report.load_evaluations(seedless)
+    reference = tmp_path / "reference"   # the reference row: no seed, no suffix
+    write_evaluation(reference, "faces-synth", "reference", None, acd_i=(0.1, 0.09, 0.11))
+    assert report.load_evaluation(reference / "evaluate-faces-synth-reference.json")[:3] == \
+        ("faces-synth", "reference", None)
+
+
+def test_claims_pair_two_methods_on_the_same_videos(tmp_path, seeded_results):
+    from metrics.stats import compare_methods
+    results = report.load_results(seeded_results["metrics"], videos_dir=seeded_results["videos"])
+    published = report.load_published(PUBLISHED)
+    frgan = seeded_results["frgan"]
+    averaged = frgan[0].assign(mse=(frgan[0].mse + frgan[1].mse) / 2)
+    paired = compare_methods(averaged, seeded_results["vgan"], "mse")
+    assert paired.n == 8
+    text = (f"; paired over 8 videos: FRGAN - VGAN = {paired.mean_difference:+.3f} [{paired.low:+.3f}, "
+            f"{paired.high:+.3f}], Wilcoxon p = {paired.p_value:.2g}")
+    tables = report.build_tables(published, results.scores, "faces-synth", "actors-synth", results)
+    [f] = [c for c in report.check_claims(tables) if c.key == "f"]
+    [vgan_line] = [e for e in f.evidence if "VGAN" in e]
+    assert vgan_line.startswith("MSE (lower is better): FRGAN ") and vgan_line.endswith(text), vgan_line
+    assert paired.mean_difference < 0 and f.verdict.startswith("cannot check (Mathieu et al. MSE not run")
+    table3 = report._table(tables, 3)
+    assert report.paired_test(table3, "MSE", "FRGAN", "VGAN") == paired
+    # without per-video scores, the same comparison has no paired part
+    plain = report.build_tables(published, results.scores, "faces-synth", "actors-synth")
+    [f_plain] = [c for c in report.check_claims(plain) if c.key == "f"]
+    assert [e for e in f_plain.evidence if "paired over" in e] == []
+    assert [e + text for e in f_plain.evidence] == f.evidence
+    # and the claims file shows it
+    report.write_report(results.scores, published, "smoke", "faces-synth", "actors-synth", tmp_path / "t",
+                        tmp_path / "f", tmp_path / "no-plots", results=results)
+    assert text.removeprefix("; ") in (tmp_path / "t" / "claims.md").read_text()
+
+
+# ---------------------------------------------------------------------------------------------
 # The paper's claims.
 
 def test_claims_verdicts(tmp_path, fake_metrics):
@@ -261,11 +422,11 @@ def _stage_dir(tmp_path):
 def test_malformed_evaluate_json_is_a_one_line_error(tmp_path):
     metrics = _stage_dir(tmp_path)
     metrics.mkdir()
-    (metrics / "evaluate-actors-synth-frgan.json").write_text('{"dataset": "actors-synth", "method": ')
+    (metrics / "evaluate-actors-synth-frgan-seed0.json").write_text('{"dataset": "actors-synth", "method": ')
     result = run_module("pipelines.report", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "error: reports/metrics/evaluate-actors-synth-frgan.json: not valid JSON (Expecting value at line 1)"]
+        "error: reports/metrics/evaluate-actors-synth-frgan-seed0.json: not valid JSON (Expecting value at line 1)"]
     assert not (tmp_path / "reports" / "tables").exists()
 
 

@@ -1,6 +1,7 @@
 """Resume after SIGKILL: the real training stage, killed again and again, ends bit-identical.
 
-`python -m pipelines.train --dataset actors-synth --method frgan` (G_M, then G_R; a checkpoint
+`python -m pipelines.train --dataset actors-synth --method frgan` (training seed 0, the first of
+train.seeds: models/ and checkpoints/actors-synth/frgan/seed-0/; G_M, then G_R; a checkpoint
 every 2 steps) on the tiny layout is SIGKILLed at 6 points drawn from a seeded RNG over the run's
 timeline: 3 right after a training step's update (before the loop has counted it or taken the
 checkpoint due after it) and 3 during a checkpoint write (the file cut short while torch.save
@@ -29,6 +30,7 @@ from tests import tiny_project as tp
 from tests.conftest import REPO
 
 DATASET, METHOD = "actors-synth", "frgan"
+RUN = Path(DATASET) / METHOD / "seed-0"   # models/ and checkpoints/ of the run (no --seed: train.seeds[0])
 GM_STEPS, GR_STEPS, EVERY = 10, 6, 2
 SEED = 2018
 
@@ -95,7 +97,7 @@ def kill_points(seed: int = SEED) -> list[tuple[str, int]]:
 def resume_point(root: Path) -> int:
     """Global steps done by the newest checkpoints on disk (what the next run resumes from)."""
     from frgan.train.checkpoint import NAME
-    folder = root / "checkpoints" / DATASET / METHOD
+    folder = root / "checkpoints" / RUN
 
     def latest(part: str) -> int:
         found = [int(m.group(1)) for p in (folder / part).glob("step-*.pt") if (m := NAME.match(p.name))]
@@ -149,24 +151,26 @@ def test_training_killed_at_six_points_resumes_to_identical_weights(tmp_path, tm
         assert result.returncode == -signal.SIGKILL, (
             f"the run was to be killed at {point} (resumed from {resumed}) but exited {result.returncode}:\n"
             f"{result.stderr[-3000:]}")
-        for path in (killed / "checkpoints").glob("*/*/*/step-*.pt"):   # a torn file under a final name: never
+        finals = list((killed / "checkpoints").glob("*/*/*/*/step-*.pt"))   # <dataset>/<method>/seed-<s>/<part>/
+        assert all(p.parent.parent == killed / "checkpoints" / RUN for p in finals), finals
+        for path in finals:   # a torn file under a final name: never
             assert isinstance(load_weights(path), dict), path
         if point[0] != "step":   # killed mid-write: the unfinished file is a temporary one
             assert list((killed / "checkpoints").rglob(".step-*.tmp-*")), point
-        assert not (killed / "models" / DATASET / METHOD).exists(), "an out appeared before the stage finished"
+        assert not (killed / "models" / RUN).exists(), "an out appeared before the stage finished"
     tp.must_pass(train(killed))
 
     assert tp.temp_leftovers(killed) == []
     for name in ("gm.pt", "gr.pt"):
-        a = torch.load(straight / "models" / DATASET / METHOD / name, weights_only=True)
-        b = torch.load(killed / "models" / DATASET / METHOD / name, weights_only=True)
+        a = torch.load(straight / "models" / RUN / name, weights_only=True)
+        b = torch.load(killed / "models" / RUN / name, weights_only=True)
         assert a["config"] == b["config"]
         assert a["state"].keys() == b["state"].keys()
         different = [k for k in a["state"] if not torch.equal(a["state"][k], b["state"][k])]
         assert different == [], f"{name}: tensors differ after the kills: {different[:5]}"
-        assert (straight / "models" / DATASET / METHOD / name).read_bytes() == \
-            (killed / "models" / DATASET / METHOD / name).read_bytes(), f"{name}: same tensors, other bytes"
-    sample = Path("models") / DATASET / METHOD / "samples-gm.png"
+        assert (straight / "models" / RUN / name).read_bytes() == \
+            (killed / "models" / RUN / name).read_bytes(), f"{name}: same tensors, other bytes"
+    sample = Path("models") / RUN / "samples-gm.png"
     assert (straight / sample).read_bytes() == (killed / sample).read_bytes()
 
 

@@ -127,32 +127,33 @@ def test_the_code_uses_only_safe_loaders():
 # weights in one line and keeps its earlier outs.
 
 ACTORS, METHOD = "actors-synth", "frgan-gm-only"
+SEED_DIR = "seed-0"   # no --seed: the first of train.seeds ([0])
 
 
 @pytest.mark.slow
 def test_train_stage_resumes_past_a_crafted_checkpoint(tmp_path, tmp_path_factory):
     root = tp.new_layout(tmp_path_factory, tmp_path / "layout", base=(ACTORS,))
     marker = tmp_path / "ran"
-    crafted = write_crafted(root / "checkpoints" / ACTORS / METHOD / "gm" / "step-00000002.pt", marker)
+    crafted = write_crafted(root / "checkpoints" / ACTORS / METHOD / SEED_DIR / "gm" / "step-00000002.pt", marker)
     result = tp.stage(root, "train", "--dataset", ACTORS, "--method", METHOD)
     tp.must_pass(result)
     assert not marker.exists()
     assert f"refusing checkpoint {crafted.relative_to(root)}: refused to load" in result.stderr, result.stderr
-    assert (root / "models" / ACTORS / METHOD / "gm.pt").is_file()
+    assert (root / "models" / ACTORS / METHOD / SEED_DIR / "gm.pt").is_file()
 
 
 @pytest.mark.slow
 def test_generate_stage_refuses_crafted_weights_in_one_line(tmp_path, tmp_path_factory):
     root = tp.new_layout(tmp_path_factory, tmp_path / "layout", base=(ACTORS,))
     marker = tmp_path / "ran"
-    write_crafted(root / "models" / ACTORS / METHOD / "gm.pt", marker)
+    write_crafted(root / "models" / ACTORS / METHOD / SEED_DIR / "gm.pt", marker)
     tp.plant_earlier_outs(root, tp.stage_outs("generate", ACTORS, METHOD))
     before = tp.snapshot(root)
     result = tp.stage(root, "generate", "--dataset", ACTORS, "--method", METHOD)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert last == (f"error: models/{ACTORS}/{METHOD}/gm.pt: refused to load (Trying to load unsupported "
+    assert last == (f"error: models/{ACTORS}/{METHOD}/{SEED_DIR}/gm.pt: refused to load (Trying to load unsupported "
                     "GLOBAL posix.system whose module posix is blocked); expected weights saved by this "
                     "suite (torch.load weights_only=True)"), last
     assert not marker.exists()

@@ -39,13 +39,14 @@ METHODS = ["frgan", *COMPETITORS]
 # Fake inputs: the generate stage's layout (videos.u8, index.csv, meta.json) per method.
 
 def make_generated(root: Path, per_expression: int, dataset: str = "faces-synth",
-                   methods=METHODS, frames: int = 6, size: int = 16) -> None:
-    """data/generated/<dataset>/<method>/ under root: per_expression videos per expression, each a
-    small square moving across a background whose colour tells the method (for screenshots)."""
+                   methods=METHODS, frames: int = 6, size: int = 16, seed: int = 0) -> None:
+    """data/generated/<dataset>/<method>/seed-<seed>/ under root (the study reads the first of
+    train.seeds, 0): per_expression videos per expression, each a small square moving across a
+    background whose colour tells the method (for screenshots)."""
     colours = {"frgan": (200, 120, 90), "mcnet": (90, 140, 200), "villegas17": (110, 190, 110),
                "mocogan": (190, 170, 80)}
     for method in methods:
-        folder = root / "data" / "generated" / dataset / method
+        folder = root / "data" / "generated" / dataset / method / f"seed-{seed}"
         folder.mkdir(parents=True)
         rows, videos = [], []
         for e, expression in enumerate(EXPRESSIONS):
@@ -61,7 +62,7 @@ def make_generated(root: Path, per_expression: int, dataset: str = "faces-synth"
         np.stack(videos).tofile(folder / "videos.u8")
         pd.DataFrame(rows).to_csv(folder / "index.csv", index=False)
         (folder / "meta.json").write_text(json.dumps(
-            {"dataset": dataset, "method": method, "shape": [len(videos), frames, size, size, 3]}))
+            {"dataset": dataset, "method": method, "seed": seed, "shape": [len(videos), frames, size, size, 3]}))
 
 
 def study_params(tmp_path: Path, **study):
@@ -198,6 +199,7 @@ def test_build_writes_looping_gifs_and_the_draw(built):
     params, folder, record = built
     saved = json.loads((folder / "questions.json").read_text())
     assert saved == record and len(saved["questions"]) == 54 and saved["shortfall"] == []
+    assert saved["train_seed"] == 0   # the first of train.seeds: one training run per method
     assert saved["study_id"] == study.study_id_of(saved)
     names = sorted(p.name for p in (folder / "videos").iterdir())
     assert names == sorted(record["videos"]) and len(names) == 108   # every video in one question
@@ -221,11 +223,27 @@ def test_build_cli_prints_the_shortfall(tmp_path):
     assert len(json.loads((tmp_path / "study" / "questions.json").read_text())["questions"]) == 18
 
 
+def test_build_shows_the_first_training_seeds_videos(tmp_path, monkeypatch):
+    """One training run per method: the first of train.seeds, read from its seed-<s> folder."""
+    monkeypatch.chdir(tmp_path)
+    make_generated(tmp_path, per_expression=3, seed=3)
+    params = study_params(tmp_path)
+    params = params.model_copy(update={"train": params.train.model_copy(update={"seeds": [3, 0]})})
+    record = study.build(params)
+    assert record["train_seed"] == 3 and len(record["questions"]) == 18
+    assert study.load_generated("faces-synth", "frgan", 3).folder == Path("data/generated/faces-synth/frgan/seed-3")
+    with pytest.raises(DatasetError, match=re.escape(
+            "data/generated/faces-synth/frgan/seed-0: generated videos not found (expected the output of "
+            "generate@faces-synth-frgan-0 (videos.u8, index.csv, meta.json))")):
+        study.load_generated("faces-synth", "frgan", 0)
+
+
 def test_bad_input_exits_with_one_line(tmp_path):
     make_generated(tmp_path, per_expression=2, methods=["frgan", "mcnet", "villegas17"])  # no mocogan
     study_params(tmp_path, folder="study")
     cases = [
-        (["build"], 1, "data/generated/faces-synth/mocogan: generated videos not found"),
+        (["build"], 1, "data/generated/faces-synth/mocogan/seed-0: generated videos not found (expected the "
+                       "output of generate@faces-synth-mocogan-0"),
         (["serve", "--port", "0"], 1, "study: study folder not found"),
         (["tally"], 1, "study: study folder not found"),
         (["publish"], 2, "invalid choice: 'publish'"),

@@ -197,11 +197,13 @@ def test_every_run_and_table_is_on_the_server(server, project):
     main = client.get_experiment_by_name("FRGAN-Repro")
     assert main is not None
     stages = {r.data.tags.get("stage"): r for r in client.search_runs([main.experiment_id], max_results=1000)}
-    expected = {f"{name}@{d}-{METHOD}" for d in DATASETS for name in ("train", "generate", "evaluate")} | {"report"}
+    # no --seed: the first of train.seeds (0), the last item of the matrix stage names
+    expected = {f"{name}@{d}-{METHOD}-0" for d in DATASETS for name in ("train", "generate", "evaluate")} | {"report"}
     assert expected <= set(stages), f"missing runs: {sorted(expected - set(stages))}"
     assert all(stages[s].info.status == "FINISHED" for s in expected)
-    assert stages[f"evaluate@actors-synth-{METHOD}"].data.metrics["mse"] > 0
-    assert stages[f"train@actors-synth-{METHOD}"].data.metrics   # training curves logged
+    assert stages[f"evaluate@actors-synth-{METHOD}-0"].data.metrics["mse"] > 0
+    assert stages[f"train@actors-synth-{METHOD}-0"].data.metrics   # training curves logged
+    assert stages[f"train@actors-synth-{METHOD}-0"].data.tags["seed"] == "0"
 
     # every table the report wrote is an artifact of some run on the server, stored in the
     # server's artifact folder (proxied: the client never wrote there itself)

@@ -157,14 +157,16 @@ def plant_earlier_outs(root: Path, outs: list[str]) -> None:
             (path / "earlier.bin").write_bytes(os.urandom(64))
 
 
-def stage_outs(stage_name: str, dataset: str, method: str | None = None) -> list[str]:
-    """The outs dvc.yaml declares for one stage instance (checkpoints, a persist out, excluded)."""
-    d, m = dataset, method
+def stage_outs(stage_name: str, dataset: str, method: str | None = None, seed: int = 0) -> list[str]:
+    """The outs dvc.yaml declares for one stage instance (checkpoints, a persist out, excluded);
+    train, generate and evaluate per training seed (train.seeds; 0, the shipped one, by default)."""
+    d, m, s = dataset, method, seed
     return {
         "prepare": [f"data/prepared/{d}", f"reports/figures/prepare-{d}.png", f"reports/metrics/prepare-{d}.json"],
         "conditions": [f"data/conditions/{d}", f"reports/figures/conditions-{d}.png",
                        f"reports/metrics/conditions-{d}.json"],
-        "train": [f"models/{d}/{m}"],
-        "generate": [f"data/generated/{d}/{m}", f"reports/figures/generate-{d}-{m}.png"],
-        "evaluate": [f"reports/metrics/evaluate-{d}-{m}.json", f"reports/plots/evaluate-{d}-{m}.csv"],
+        "train": [f"models/{d}/{m}/seed-{s}"],
+        "generate": [f"data/generated/{d}/{m}/seed-{s}", f"reports/figures/generate-{d}-{m}-seed{s}.png"],
+        "evaluate": [f"reports/metrics/evaluate-{d}-{m}-seed{s}.json", f"reports/plots/evaluate-{d}-{m}-seed{s}.csv",
+                     f"reports/videos/evaluate-{d}-{m}-seed{s}.csv"],
     }[stage_name]
