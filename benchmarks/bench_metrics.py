@@ -9,7 +9,9 @@
 * dlib-descriptors: dlib's ResNet on 32 aligned chips, batched (``batch_size=64``) vs one chip
   per call (``batch_size=1``).
 * acd-dlib: end to end, 2 videos x 16 frames of synthetic faces at 64 px: detection,
-  alignment, descriptors, ACD-I and ACD-C; batched vs one chip at a time.
+  alignment, descriptors, ACD-I and ACD-C; batched vs one chip at a time (one process each).
+* dlib-workers: the dlib embedder on the same 32 frames with one worker process per usable CPU
+  (the default) vs ``workers=1``; the embeddings must be bit-identical.
 Each writes reports/benchmarks/metrics-<group>.json (frames/s of both sides and their ratio).
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structu
 from benchmarks.harness import fmt, row
 from metrics.acd import acd_c, acd_i
 from metrics.embedders import create_embedder
+from metrics.embedders.dlib_resnet import default_workers
 from metrics.embedders.synthetic import EXAMPLE_IDENTITIES, render_identities
 from metrics.pixel import mse, psnr, ssim
 
@@ -117,7 +120,9 @@ def face_videos():
 @pytest.fixture(scope="module")
 def embedders():
     pytest.importorskip("dlib")
-    return {"batched": create_embedder("dlib", batch_size=64), "one": create_embedder("dlib", batch_size=1)}
+    # One process each (workers=1): these compare the per-chip cost of batching, not the workers.
+    return {"batched": create_embedder("dlib", batch_size=64, workers=1),
+            "one": create_embedder("dlib", batch_size=1, workers=1)}
 
 
 def _timed(fn, *args):
@@ -152,3 +157,26 @@ def test_acd_dlib_throughput(benchmark, record, embedders, face_videos):
            summary=[row("ACD (dlib) end to end, batched vs one chip at a time (32 frames, 64 px)",
                         f"{fmt(n / t_batched)} vs {fmt(n / t_one)} frames/s, same values: {same}; dlib's "
                         "ResNet costs the same per chip either way", "(none)", speedup, None, order=41)])
+
+
+def test_dlib_workers_throughput(benchmark, record, embedders, face_videos):
+    serial, workers = embedders["batched"], default_workers()
+    parallel = create_embedder("dlib", batch_size=64, workers=workers)
+    n = face_videos.shape[0] * face_videos.shape[1]
+    parallel_result = benchmark.pedantic(parallel.embed, args=(face_videos,), rounds=1, iterations=1)
+    t_parallel, serial_runs = [benchmark.stats.stats.min], []
+    for _ in range(2):     # interleaved, so that a busy machine slows both sides alike
+        serial_runs.append(_timed(serial.embed, face_videos))
+        t_parallel.append(_timed(parallel.embed, face_videos)[0])
+    t_serial, serial_result = [t for t, _ in serial_runs], serial_runs[0][1]
+    same = bool(np.array_equal(parallel_result.vectors, serial_result.vectors)
+                and np.array_equal(parallel_result.fell_back, serial_result.fell_back))
+    fps_parallel, fps_serial = n / min(t_parallel), n / min(t_serial)
+    speedup = fps_parallel / fps_serial
+    record("metrics-dlib-workers", frames=n, workers=workers, parallel_frames_per_s=fps_parallel,
+           serial_frames_per_s=fps_serial, speedup=speedup, bit_identical=same,
+           summary=[row(f"dlib embedder, {workers} worker processes vs 1 (32 frames, 64 px)",
+                        f"{fmt(fps_parallel)} vs {fmt(fps_serial)} frames/s, bit-identical: {same}",
+                        "(none)", speedup, None, order=42,
+                        note="dlib holds the GIL, so threads gain nothing; forked workers, one per usable CPU")])
+    assert same

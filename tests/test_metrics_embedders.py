@@ -1,4 +1,5 @@
 """Face embedders: registry, dlib identity separation (detected and fallback paths), facenet."""
+import os
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ from metrics.embedders import (
     list_embedders,
     register_embedder,
 )
-from metrics.embedders.synthetic import EXAMPLE_IDENTITIES, identity_separation, render_face
+from metrics.embedders.synthetic import EXAMPLE_IDENTITIES, identity_separation, render_face, render_identities
 
 
 def test_importing_metrics_loads_no_heavy_or_project_package():
@@ -103,6 +104,101 @@ def test_dlib_on_faces_synth_videos(dlib_embedder):
     within = acd_c(np.stack(by_subject)).mean()
     between = np.linalg.norm(by_subject[0][:, None] - by_subject[1][None], axis=-1).mean()
     assert within < 0.75 * between
+
+
+# ---------------------------------------------------------------- dlib worker processes
+
+@pytest.fixture(scope="module")
+def dlib_by_workers():
+    pytest.importorskip("dlib")
+    return {workers: create_embedder("dlib", workers=workers) for workers in (1, 2)}
+
+
+@pytest.fixture(scope="module")
+def mixed_faces():
+    """(2, 7, 64, 64, 3): the example identities at four shifts (detected) and two blanks (fall
+    back), one blank in each half so that both workers' chunks hold both kinds."""
+    faces = render_identities(EXAMPLE_IDENTITIES, size=64).reshape(-1, 64, 64, 3)
+    blank = np.full((1, 64, 64, 3), 120, dtype=np.uint8)
+    return np.concatenate([faces[:6], blank, faces[6:], blank]).reshape(2, 7, 64, 64, 3)
+
+
+# Worker processes are forked; elsewhere the embedder stays serial (and a test's os._exit would
+# end pytest itself).
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork workers: Linux only")
+
+
+def _spy_on_workers(monkeypatch) -> list:
+    """Record the chunk bounds of every call that goes to worker processes."""
+    from metrics.embedders.dlib_resnet import DlibResNetEmbedder
+
+    calls, original = [], DlibResNetEmbedder._embed_in_workers
+
+    def spy(self, frames, bounds):
+        calls.append(bounds)
+        return original(self, frames, bounds)
+
+    monkeypatch.setattr(DlibResNetEmbedder, "_embed_in_workers", spy)
+    return calls
+
+
+@linux_only
+def test_dlib_workers_give_bit_identical_embeddings(dlib_by_workers, mixed_faces, monkeypatch):
+    serial, parallel = dlib_by_workers[1], dlib_by_workers[2]
+    before = {w: (e.frames_embedded, e.frames_fell_back) for w, e in dlib_by_workers.items()}
+    expected = serial.embed(mixed_faces)
+    calls = _spy_on_workers(monkeypatch)
+    got = parallel.embed(mixed_faces)
+    assert calls == [[(0, 7), (7, 14)]]  # really split over two processes
+    assert np.array_equal(got.vectors, expected.vectors)  # exactly, not within a tolerance
+    assert np.array_equal(got.fell_back, expected.fell_back) and got.n_fell_back == 2
+    added = {w: (e.frames_embedded - before[w][0], e.frames_fell_back - before[w][1])
+             for w, e in dlib_by_workers.items()}
+    assert added[1] == added[2] == (14, 2)
+
+
+def test_dlib_workers_leave_small_inputs_serial(dlib_by_workers, mixed_faces, monkeypatch):
+    from metrics.embedders.dlib_resnet import chunk_bounds
+
+    assert chunk_bounds(3, 2) == [(0, 3)] and chunk_bounds(7, 2) == [(0, 3), (3, 7)]
+    assert chunk_bounds(10, 8) == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]
+    calls = _spy_on_workers(monkeypatch)
+    three = mixed_faces[0, :3]
+    got = dlib_by_workers[2].embed(three)
+    assert calls == []
+    assert np.array_equal(got.vectors, dlib_by_workers[1].embed(three).vectors)
+
+
+@linux_only
+def test_dlib_worker_errors_reach_the_caller(dlib_by_workers, mixed_faces, monkeypatch):
+    """A worker's exception keeps its type and message; a worker that dies raises, not hangs."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from metrics.embedders.dlib_resnet import DlibResNetEmbedder
+
+    def no_chip(self, frame):
+        raise ValueError("no chip for this frame")
+
+    monkeypatch.setattr(DlibResNetEmbedder, "face_chip", no_chip)   # the forked workers inherit it
+    with pytest.raises(ValueError, match="^no chip for this frame$"):
+        dlib_by_workers[2].embed(mixed_faces)
+
+    monkeypatch.setattr(DlibResNetEmbedder, "face_chip", lambda self, frame: os._exit(3))
+    with pytest.raises(BrokenProcessPool):
+        dlib_by_workers[2].embed(mixed_faces)
+
+
+def test_dlib_worker_exception_of_a_non_builtin_class_is_sent_as_its_message():
+    from metrics.embedders.dlib_resnet import _sendable
+
+    class NeedsTwoArguments(Exception):
+        def __init__(self, what, why):
+            super().__init__(f"{what}: {why}")
+
+    plain = ValueError("bad frame")
+    assert _sendable(plain) is plain
+    sent = _sendable(NeedsTwoArguments("frame 3", "no face"))
+    assert type(sent) is RuntimeError and str(sent) == "NeedsTwoArguments: frame 3: no face"
 
 
 # ---------------------------------------------------------------- facenet
