@@ -7,6 +7,8 @@
   rule both of Villegas et al.'s training loops use to skip D or G updates.
 - `rollout`: autoregressive generation, each predicted frame fed back as the next input
   (MCNet and Mathieu et al. observe only the input frame in the paper's protocol, 4.2-4.3).
+- `train_generator`: the end of their training functions: checkpointed `run_training` of a
+  generator and its discriminator, then the generator in eval mode.
 - `generate_videos`, `save_generator`, `load_generator`, `fingerprint`, `xavier_init`,
   `profile_settings`: the plumbing every baseline method needs.
 """
@@ -26,7 +28,8 @@ from frgan.io import atomic_file
 from frgan.methods import Method
 from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
-from frgan.train.checkpoint import load_weights
+from frgan.train.checkpoint import Checkpoints, load_weights
+from frgan.train.loop import run_training
 
 LEAKY_SLOPE = 0.2
 GAN_MARGIN = 0.3   # Villegas et al.'s training loops (ICML 2017 and MCNet): `margin = 0.3`
@@ -170,6 +173,22 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, module:
     norm = grad_norm(module)
     optimizer.step()
     return norm
+
+
+def train_generator(name: str, task: Task, cfg: Any, step: Callable[[int], dict[str, float]],
+                    gen: nn.Module, disc: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                    folder: Path, checkpoint_every: int, log_every: int, log,
+                    balance: Optional[GanBalance] = None) -> nn.Module:
+    """Run `step` for `cfg.steps` steps under `run_training`, checkpointing the generator, the
+    discriminator, both optimisers and (when given) the margin rule's flags in `folder` (named
+    by `cfg` and the task's data, see `fingerprint`); return the generator in eval mode."""
+    modules: dict[str, Any] = {"generator": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
+    if balance is not None:
+        modules["balance"] = balance
+    run_training(name, cfg.steps, step, modules,
+                 Checkpoints(folder, fingerprint=fingerprint(cfg, task.store.fingerprint)),
+                 checkpoint_every, log_every, log)
+    return gen.eval()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -45,8 +45,6 @@ from baselines import common
 from frgan.methods import register
 from frgan.task import Task
 from frgan.train import distributed as dist
-from frgan.train.checkpoint import Checkpoints
-from frgan.train.loop import run_training
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
 
 NAME = "mathieu"
@@ -268,11 +266,8 @@ def train(task: Task, cfg: MathieuConfig, folder, checkpoint_every: int, log=Non
                 f"{NAME}/adv": adv.item(), f"{NAME}/grad_norm": g_norm,
                 "d/loss_real": d_real.item(), "d/loss_fake": d_fake.item()}
 
-    modules = {"generator": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
-    run_training(NAME, cfg.steps, step, modules,
-                 Checkpoints(folder, fingerprint=common.fingerprint(cfg, task.store.fingerprint)),
-                 checkpoint_every, log_every, log)
-    return gen.eval()
+    return common.train_generator(NAME, task, cfg, step, gen, disc, opt_g, opt_d, folder, checkpoint_every,
+                                  log_every, log)
 
 
 @dataclass(frozen=True)

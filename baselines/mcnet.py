@@ -32,11 +32,13 @@ alpha = 1, beta = 0.02; L_p = mean squared error, L_gdl = gradient difference lo
 the observed frame and the T future frames stacked on the channel axis, real vs generated.
 One D update then one G update per step, each skipped by the code's margin rule
 (`common.GanBalance`, margin 0.3) on D's losses re-evaluated after both updates (one more
-rollout without gradients). Adam lr 1e-4, beta1 0.5 for both.
+rollout without gradients; the step's own rollout when the rule kept G from updating). Adam lr
+1e-4, beta1 0.5 for both.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -47,8 +49,6 @@ from baselines import common
 from frgan.methods import register
 from frgan.task import Task
 from frgan.train import distributed as dist
-from frgan.train.checkpoint import Checkpoints
-from frgan.train.loop import run_training
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
 
 NAME = "mcnet"
@@ -214,9 +214,11 @@ def image_losses(pred: torch.Tensor, real: torch.Tensor, gdl_alpha: float = 1.0)
 
 @torch.no_grad()
 def discriminator_losses_after(gen: McNet, disc: common.DcganDiscriminator, first: torch.Tensor,
-                               real: torch.Tensor) -> tuple[float, float]:
-    """D's (real, fake) losses on this batch after both updates: what the margin rule reads."""
-    fake = gen(first, real.shape[2])
+                               real: torch.Tensor, fake: Optional[torch.Tensor] = None) -> tuple[float, float]:
+    """D's (real, fake) losses on this batch after both updates: what the margin rule reads.
+    `fake`: G's rollout from `first` when the caller has it (G not updated since), else rolled out here."""
+    if fake is None:
+        fake = gen(first, real.shape[2])
     return (common.bce_loss(disc(stack_frames(first, real)), real=True).item(),
             common.bce_loss(disc(stack_frames(first, fake)), real=False).item())
 
@@ -250,17 +252,17 @@ def train(task: Task, cfg: McnetConfig, folder, checkpoint_every: int, log=None,
         l_p, l_gdl = image_losses(pred, real, cfg.gdl_alpha)
         gan = common.bce_loss(disc(stack_frames(first, pred)), real=True)
         g_total = cfg.image_weight * (l_p + l_gdl) + cfg.gan_weight * gan
-        g_norm = common.optimizer_step(opt_g, g_total, gen, balance.update_g)
-        balance.observe(*discriminator_losses_after(gen, disc, first, real))
+        g_updated = balance.update_g
+        g_norm = common.optimizer_step(opt_g, g_total, gen, g_updated)
+        # a G the margin rule kept still rolls out `pred` again (same weights and frames, no
+        # randomness in it): reuse it rather than roll out once more
+        balance.observe(*discriminator_losses_after(gen, disc, first, real, None if g_updated else pred.detach()))
         return {f"{NAME}/loss": g_total.item(), f"{NAME}/mse": l_p.item(), f"{NAME}/gdl": l_gdl.item(),
                 f"{NAME}/gan": gan.item(), f"{NAME}/grad_norm": g_norm,
                 "d/loss_real": d_real.item(), "d/loss_fake": d_fake.item(), **common.log_flags(balance)}
 
-    modules = {"generator": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d, "balance": balance}
-    run_training(NAME, cfg.steps, step, modules,
-                 Checkpoints(folder, fingerprint=common.fingerprint(cfg, task.store.fingerprint)),
-                 checkpoint_every, log_every, log)
-    return gen.eval()
+    return common.train_generator(NAME, task, cfg, step, gen, disc, opt_g, opt_d, folder, checkpoint_every,
+                                  log_every, log, balance)
 
 
 @dataclass(frozen=True)

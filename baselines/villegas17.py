@@ -51,9 +51,7 @@ from frgan.nets import MotionForecaster
 from frgan.nets.critics import join
 from frgan.task import Task
 from frgan.train import distributed as dist
-from frgan.train.checkpoint import Checkpoints
 from frgan.train.frgan import coarse_clip
-from frgan.train.loop import run_training
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
 
 NAME = "villegas17"
@@ -137,11 +135,8 @@ def train(task: Task, cfg: Villegas17Config, folder, checkpoint_every: int, log=
                 f"{NAME}/grad_norm": g_norm, "d/loss_real": d_real.item(), "d/loss_fake": d_fake.item(),
                 **common.log_flags(balance)}
 
-    modules = {"generator": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d, "balance": balance}
-    run_training(NAME, cfg.steps, step, modules,
-                 Checkpoints(folder, fingerprint=common.fingerprint(cfg, task.store.fingerprint)),
-                 checkpoint_every, log_every, log)
-    return gen.eval()
+    return common.train_generator(NAME, task, cfg, step, gen, disc, opt_g, opt_d, folder, checkpoint_every,
+                                  log_every, log, balance)
 
 
 @dataclass(frozen=True)

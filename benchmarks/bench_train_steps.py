@@ -27,7 +27,9 @@ threads and with one, times the profile's step count.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -54,9 +56,12 @@ FRGAN_CASES = {
     "gr-faces-T32-96px": ("faces", 96, 32, "gr"),
     "gr-actors-T16-64px": ("actors", 64, 16, "gr"),
 }
-# one G_R step at 96 px, 32 frames is ~3.4 TFLOP at width 64, ~0.9 at 32 (most of it G_M's coarse
-# clip): on a CPU its channels_last variant would take minutes more; G_R at 64 px shows the effect
+# one G_R step at 96 px, 32 frames is several TFLOP at width 64 (most of it G_M's coarse clip, whose
+# first frame is encoded once per window, see test_coarse_clip): on a CPU its channels_last
+# variant would take minutes more; G_R at 64 px shows the effect
 SKIP_CHANNELS_LAST = ("gr-faces-T32-96px",)
+# G_R's coarse clip at the paper's frame and clip sizes: (kind, image side, clip length)
+COARSE_CASES = {"faces-96px-T32": ("faces", 96, 32), "actors-64px-T16": ("actors", 64, 16)}
 # every baseline at the Penn Action size (Table 3's dataset; on a CPU the 96 px, 32-frame face
 # clips of Table 1 would take minutes per step for the video models)
 BASELINE_CASES = {name: ("actors", 64, 16) for name in ("villegas17", "mcnet", "mocogan", "vgan", "mathieu")}
@@ -249,6 +254,62 @@ def test_frgan_step(benchmark, record, tasks, tmp_path, case):
                                f"{fast['samples_per_s']:.3g} samples/s, MFU {fast['mfu_vs_bf16_matmul']:.2f}",
                                "", fast["speedup_vs_fp32_eager"], None, order=22))
     record(f"train-step-{case}", summary=summary, **figures)
+
+
+@pytest.mark.parametrize("case", list(COARSE_CASES))
+def test_coarse_clip(benchmark, record, tasks, case):
+    """G_R's input (frgan.train.frgan.coarse_clip): G_M's frame for every condition of a window,
+    each from the window's first frame. The first frame and its condition are encoded once per
+    window (`MotionForecaster.forward_targets`) where the code used to repeat them for every frame
+    (f_I and f_M on B*K rows); both ways on the same G_M (eval mode) and the same loader batch,
+    alternating, best time of each. The outputs agree up to float rounding."""
+    from frgan.methods import get_method
+    from frgan.train import frgan as fr
+    from frgan.train.seeding import step_rng
+    kind, side, clip = COARSE_CASES[case]
+    batch = 8 if CUDA else 1
+    task, params = tasks(kind, side, clip, batch)
+    cfg = get_method("frgan").config(task, params)
+    torch.manual_seed(0)
+    gm = fr.build_gm(task, cfg).to(DEVICE).eval()
+    first, first_cond, _, cond = (x.to(DEVICE) for x in task.sample_windows("gr", batch, clip, step_rng(0, 0, "bench")))
+    b, c, k = cond.shape[:3]
+
+    def repeat(x):
+        return x.unsqueeze(1).expand(b, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
+
+    @torch.no_grad()
+    def per_frame():   # the code before: every frame's (I_t, M_t) pair a row of G_M's batch
+        out = gm(repeat(first), repeat(first_cond), cond.transpose(1, 2).reshape(b * k, c, side, side)).output
+        return out.reshape(b, k, *out.shape[1:]).transpose(1, 2)
+
+    def once():
+        return fr.coarse_clip(gm, first, first_cond, cond)
+
+    def measure() -> tuple[dict[str, float], float, int]:
+        best, max_diff, rounds = {"per_frame": math.inf, "once": math.inf}, 0.0, 0
+        started = time.perf_counter()
+        while rounds < 2 or (rounds < 5 and time.perf_counter() - started < 20.0):
+            outputs = {}
+            for name, fn in (("per_frame", per_frame), ("once", once)):
+                harness.sync(DEVICE)
+                t0 = time.perf_counter()
+                outputs[name] = fn()
+                harness.sync(DEVICE)
+                best[name] = min(best[name], time.perf_counter() - t0)
+            max_diff = max(max_diff, float((outputs["once"] - outputs["per_frame"]).abs().max()))
+            rounds += 1
+        return best, max_diff, rounds
+
+    best, max_diff, rounds = benchmark.pedantic(measure, rounds=1, iterations=1)
+    speedup = best["per_frame"] / best["once"]
+    record(f"coarse-clip-{case}", device=DEVICE, width=WIDTH, side=side, clip=clip, batch=batch, **cpu_info(),
+           seconds_per_frame_path=best["per_frame"], seconds_encode_once=best["once"], speedup=speedup,
+           max_abs_diff=max_diff, rounds=rounds,
+           summary=[row(f"G_R's coarse clip, {case} (width {WIDTH}, batch {batch}, {DEVICE}): first frame encoded "
+                        "once per window vs once per frame (ratio: speed-up)",
+                        f"{best['once']:.3g} vs {best['per_frame']:.3g} s per clip; max abs difference "
+                        f"{max_diff:.1e} (float rounding)", "", speedup, None, order=21)])
 
 
 @pytest.mark.parametrize("method", list(BASELINE_CASES))

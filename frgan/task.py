@@ -68,6 +68,7 @@ class Task:
         self.size = int(store.meta["height"])
         self.channels = N_JOINTS if self.kind == "actors" else 3
         self.sigma_px = params.conditions.heatmap_sigma * self.size
+        self._sampling_tables: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         if self.kind == "faces":
             self._maps = self._open_maps("maps.u8", (store.meta["n_frames"], self.size, self.size, 3))
 
@@ -106,14 +107,26 @@ class Task:
                                + (f" labelled {label!r}" if label is not None else ""))
         return clips
 
+    def _starts_lengths(self, split: str, min_length: int, label: Optional[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`clips(...)`'s start and length columns as arrays, cached: the samplers draw from the
+        same clips every training step (filtering the index table each time cost more than
+        drawing)."""
+        key = (split, min_length, label)
+        cached = self._sampling_tables.get(key)
+        if cached is None:
+            clips = self.clips(split, min_length=min_length, label=label)
+            cached = self._sampling_tables[key] = (clips.start.to_numpy(), clips.length.to_numpy())
+        return cached
+
     def sample_pairs(self, split: str, batch: int, rng: np.random.Generator, label: Optional[str] = None):
         """G_M training pairs with random jumps in time (paper 3.2): for each sample a clip, a
         random t and a random k >= 1. Returns I_t, M_t, I_{t+k}, M_{t+k}."""
-        clips = self.clips(split, label=label)
-        picked = clips.iloc[rng.integers(0, len(clips), batch)]
-        t = rng.integers(0, picked.length.values - 1)                  # t in [0, L-2]
-        k = 1 + rng.integers(0, picked.length.values - 1 - t)          # t+k in [t+1, L-1]
-        src = picked.start.values + t
+        starts, lengths = self._starts_lengths(split, 2, label)
+        picked = rng.integers(0, len(starts), batch)
+        length = lengths[picked]
+        t = rng.integers(0, length - 1)                                # t in [0, L-2]
+        k = 1 + rng.integers(0, length - 1 - t)                        # t+k in [t+1, L-1]
+        src = starts[picked] + t
         dst = src + k
         return (self.frames_of_rows(src), self.cond_of_rows(src),
                 self.frames_of_rows(dst), self.cond_of_rows(dst))
@@ -123,10 +136,10 @@ class Task:
         """G_R training windows: a first frame I_s with M_s, then the `length` frames after it
         with their conditions. Returns I_s (B,3,H,W), M_s (B,C,H,W), real clip (B,3,K,H,W),
         condition clip (B,C,K,H,W)."""
-        clips = self.clips(split, min_length=length + 1, label=label)
-        picked = clips.iloc[rng.integers(0, len(clips), batch)]
-        s = rng.integers(0, picked.length.values - length)
-        first = picked.start.values + s
+        starts, lengths = self._starts_lengths(split, length + 1, label)
+        picked = rng.integers(0, len(starts), batch)
+        s = rng.integers(0, lengths[picked] - length)
+        first = starts[picked] + s
         rows = first[:, None] + 1 + np.arange(length)[None, :]
         frames = self.frames_of_rows(rows.ravel()).reshape(batch, length, 3, self.size, self.size)
         conds = self.cond_of_rows(rows.ravel()).reshape(batch, length, self.channels, self.size, self.size)

@@ -75,6 +75,30 @@ def test_gm_options_build_and_run(skips, dense, code_dim):
     assert out.output.shape == (2, 3, 32, 32)
 
 
+@pytest.mark.parametrize("skips", ["image", "all", "none"])
+@pytest.mark.parametrize("residual", ["mask", "diff"])
+def test_gm_forward_targets_equals_forward_on_repeated_sources(skips, residual):
+    """K targets per source, the source encoded once: the outputs of `forward` on each source
+    repeated K times, up to float rounding (a convolution may sum in another order for another
+    batch size), row b*K + k = target k of source b."""
+    torch.manual_seed(0)
+    net = MotionForecaster(32, 3, width=W, max_width=16, skips=skips, residual=residual).eval()
+    b, k = 2, 3
+    frame, source, targets = frames(b, 3, 32), torch.randn(b, 3, 32, 32), torch.randn(b, k, 3, 32, 32)
+    with torch.no_grad():
+        once = net.forward_targets(frame, source, targets)
+        repeated = net(frame.repeat_interleave(k, 0), source.repeat_interleave(k, 0), targets.reshape(b * k, 3, 32, 32))
+    for name in ("output", "mask", "content"):
+        a, r = getattr(once, name), getattr(repeated, name)
+        if r is None:
+            assert a is None
+            continue
+        assert a.shape == r.shape
+        torch.testing.assert_close(a, r, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="cond_targets must be"):
+        net.forward_targets(frame, source, targets[:, 0])
+
+
 def test_gm_rejects_wrong_shapes():
     net = MotionForecaster(32, 13, width=W, max_width=16)
     with pytest.raises(ValueError, match="cond_source"):

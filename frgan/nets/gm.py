@@ -184,17 +184,56 @@ class MotionForecaster(nn.Module):
                 cond_target: torch.Tensor) -> GeneratorOutput:
         """frame = I_t in [-1, 1], cond_source = M_t, cond_target = M_{t+k}."""
         self._check(frame, cond_source, cond_target)
+        return self._generate(frame, cond_source, cond_target, 1)
+
+    def forward_targets(self, frame: torch.Tensor, cond_source: torch.Tensor,
+                        cond_targets: torch.Tensor) -> GeneratorOutput:
+        """G_M for K targets of each source: frame = I_t (B, 3, H, W), cond_source = M_t (B, C, H, W),
+        cond_targets (B, K, C, H, W) -> the B*K outputs, row b*K + k = target k of sample b.
+
+        What `forward` gives on the sources repeated K times (each row K times), but f_I(I_t)
+        and f_M(M_t) run once per sample instead of K times (the first frame of a G_R window or
+        of a test video is encoded once). Equal up to float rounding: a convolution's kernel
+        can block its sums differently for another batch size (on the CPU, e.g. f_I's 1x1
+        shortcut convs for 8 rows instead of 64), so the last bits may differ. Meant for eval
+        mode: in train mode BatchNorm's batch statistics would count each source once instead
+        of K times.
+        """
+        if cond_targets.dim() != 5:
+            raise ValueError(f"cond_targets must be (B, K, C, H, W), got {tuple(cond_targets.shape)}")
+        b, k = cond_targets.shape[:2]
+        flat = cond_targets.reshape(b * k, *cond_targets.shape[2:])
+        self._check(frame, cond_source, flat[:b])
+        # A repeated source is a fresh contiguous tensor; the source itself may not be (the
+        # loader's frames have channels-last strides) and the memory format picks the
+        # convolution kernels: contiguous, as a repeat is, keeps the per-frame path's kernels.
+        return self._generate(frame.contiguous(), cond_source.contiguous(), flat, k)
+
+    def _generate(self, frame: torch.Tensor, cond_source: torch.Tensor, cond_target: torch.Tensor,
+                  k: int) -> GeneratorOutput:
+        """Eqs. 1-3 for B sources (frame, cond_source) and B*k targets, k per source (source-major)."""
+        b = frame.shape[0]
+
+        def per_target(x: torch.Tensor) -> torch.Tensor:   # (B, ...) -> (B*k, ...), each row k times
+            return x if k == 1 else x.unsqueeze(1).expand(b, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
+
         code_img, feats_img = self.image_encoder(frame)
+        # f_M is shared: one pass on the targets and the sources stacked on the batch axis
         code_mot, feats_mot = self.motion_encoder(torch.cat([cond_target, cond_source], dim=0))
-        code_target, code_source = code_mot.chunk(2, dim=0)
-        code = code_target - code_source + code_img  # eq. 3: f_M(M_{t+k}) - f_M(M_t) + f_I(I_t)
+        code_target, code_source = code_mot.split([b * k, b], dim=0)
+        # eq. 3: f_M(M_{t+k}) - f_M(M_t) + f_I(I_t)
+        code = code_target - per_target(code_source) + per_target(code_img)
         if self.skips == "image":
-            skips = list(feats_img)
+            skips = [per_target(fi) for fi in feats_img]
         elif self.skips == "all":
-            skips = [torch.cat([fi, *fm.chunk(2, dim=0)], dim=1) for fi, fm in zip(feats_img, feats_mot)]
+            skips = []
+            for fi, fm in zip(feats_img, feats_mot):
+                fm_target, fm_source = fm.split([b * k, b], dim=0)
+                skips.append(torch.cat([per_target(fi), fm_target, per_target(fm_source)], dim=1))
         else:
             skips = [None] * len(feats_img)
         hidden = self.decoder(code, skips)
+        frame = per_target(frame)
         raw = self.content_head(hidden)
         if self.residual == "mask":
             content = torch.tanh(raw)

@@ -14,9 +14,10 @@ per-sample randomness and keeps its rows; gradients are averaged over the ranks.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Literal, Optional
+from typing import Callable, Iterator, Literal, Optional
 
 import numpy as np
 import torch
@@ -108,6 +109,29 @@ def _requires_grad(module: torch.nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+@contextlib.contextmanager
+def _shared_forward(generator: torch.nn.Module) -> Iterator[None]:
+    """For the one generator forward a training step shares between the critic update (its
+    output detached) and the generator update: the step used to run the generator twice on the
+    same batch with the same weights (once without gradients for the critic, once with), so
+    the outputs are the same; but each train-mode BatchNorm updated its running statistics
+    twice, and those are part of the saved model (eval mode uses them). Inside this context
+    every BatchNorm of `generator` runs its forward a second time on the same input (output
+    dropped, no gradients), which leaves the running statistics and the batch counter exactly
+    as the two forwards did: the trained weights stay bit-identical."""
+    def again(bn: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if bn.training:
+            with torch.no_grad():
+                bn.forward(*inputs)    # .forward: not through __call__, so this hook does not recurse
+    hooks = [m.register_forward_hook(again) for m in generator.modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
 def _penalty_eps(batch: int, dims: int, device: torch.device) -> torch.Tensor:
     """The WGAN-GP interpolation weights of the global batch (one per sample, what
     `losses.gradient_penalty` would draw), this process's rows of them."""
@@ -132,18 +156,19 @@ def train_gm(task: Task, cfg: FrganConfig, folder: Path, checkpoint_every: int, 
         eps = _penalty_eps(cfg.batch, 4, device)
         I_t, M_t, I_tk, M_tk = (dist.shard(x).to(device)
                                 for x in task.sample_pairs("gm", cfg.batch, step_rng(cfg.seed, n, "gm")))
+        # one forward of G_M for both updates (G_M does not change in between), see _shared_forward
+        with _shared_forward(gm):
+            result = gm(I_t, M_t, M_tk)
         # critic: eq. 8 with the conditioned gradient penalty of eq. 9
-        with torch.no_grad():
-            fake = gm(I_t, M_t, M_tk).output
         _requires_grad(d_image, True)
-        d_loss = losses.critic_loss(d_image, I_tk, fake, M_tk, cfg.gp_weight, eps)
+        d_loss = losses.critic_loss(d_image, I_tk, result.output.detach(), M_tk, cfg.gp_weight, eps)
         opt_d.zero_grad(set_to_none=True)
         d_loss.total.backward()
         dist.average_gradients(d_image)
         opt_d.step()
         # generator: eq. 4 = L_rec (5) + L_r (6) + L_gen (7)
         _requires_grad(d_image, False)
-        g_loss = losses.forecaster_loss(gm(I_t, M_t, M_tk), I_tk, M_tk, d_image, cfg.weights, feature_loss)
+        g_loss = losses.forecaster_loss(result, I_tk, M_tk, d_image, cfg.weights, feature_loss)
         opt_g.zero_grad(set_to_none=True)
         g_loss.total.backward()
         dist.average_gradients(gm)
@@ -167,13 +192,19 @@ def train_gm(task: Task, cfg: FrganConfig, folder: Path, checkpoint_every: int, 
 @torch.no_grad()
 def coarse_clip(gm: MotionForecaster, first: torch.Tensor, first_cond: torch.Tensor,
                 cond_clip: torch.Tensor) -> torch.Tensor:
-    """G_M's frames for every condition of a clip, each from the same first frame: (B,3,K,H,W)."""
-    b, c, k = cond_clip.shape[:3]
-    conds = cond_clip.transpose(1, 2).reshape(b * k, c, *cond_clip.shape[3:])
+    """G_M's frames for every condition of a clip, each from the same first frame: (B,3,K,H,W).
 
-    def repeat(x: torch.Tensor) -> torch.Tensor:   # (B, ...) -> (B*K, ...), each row K times
-        return x.unsqueeze(1).expand(b, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
-    out = gm(repeat(first), repeat(first_cond), conds).output
+    In eval mode (a trained, frozen G_M) the first frame and its condition are encoded once per
+    clip, not once per frame (`MotionForecaster.forward_targets`); in train mode, where
+    BatchNorm's batch statistics depend on it, every frame's pair is a row of the batch."""
+    b, c, k = cond_clip.shape[:3]
+    conds = cond_clip.transpose(1, 2)                                   # (B, K, C, H, W)
+    if not gm.training and isinstance(gm, MotionForecaster):
+        out = gm.forward_targets(first, first_cond, conds).output
+    else:
+        def repeat(x: torch.Tensor) -> torch.Tensor:   # (B, ...) -> (B*K, ...), each row K times
+            return x.unsqueeze(1).expand(b, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
+        out = gm(repeat(first), repeat(first_cond), conds.reshape(b * k, c, *cond_clip.shape[3:])).output
     return out.reshape(b, k, *out.shape[1:]).transpose(1, 2)
 
 
@@ -199,9 +230,11 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
         first, first_cond, real, cond = (dist.shard(x).to(device)
                                          for x in task.sample_windows("gr", cfg.batch, cfg.clip_len, rng))
         coarse = coarse_clip(gm, first, first_cond, cond)
+        # one forward of G_R for both updates (G_R does not change in between), see _shared_forward
+        with _shared_forward(gr):
+            result = gr(coarse, cond)
+        refined = result.output.detach()
         # critics, one step for both (eq. 8 on one random frame pair per sample, eq. 13-14)
-        with torch.no_grad():
-            refined = gr(coarse, cond).output
         t = torch.as_tensor(dist.shard(rng.integers(0, cfg.clip_len, cfg.batch)), device=device)
         pick = lambda clip: clip[torch.arange(len(clip), device=device), :, t]
         _requires_grad(d_image, True)
@@ -215,7 +248,7 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
         # generator: eq. 11 = L_rec + L_r + eq. 12
         _requires_grad(d_image, False)
         _requires_grad(d_video, False)
-        g_loss = losses.refiner_loss(gr(coarse, cond), real, cond, d_video, d_image, cfg.weights)
+        g_loss = losses.refiner_loss(result, real, cond, d_video, d_image, cfg.weights)
         opt_g.zero_grad(set_to_none=True)
         g_loss.total.backward()
         dist.average_gradients(gr)
