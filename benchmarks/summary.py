@@ -142,7 +142,7 @@ def _e2e_breakdown() -> list[str]:
                    f"{'-' if guess is None else f'{guess:.0f}'} |")
     startup = _load("startup.json")
     if startup:
-        fixed = startup["fixed_cost_59_stages_s"]
+        fixed = startup.get("fixed_cost_all_stages_s", startup.get("fixed_cost_59_stages_s"))
         out += ["", f"Fixed cost per stage process (bench_startup, {startup.get('recorded', '')}): imports + "
                     f"one MLflow run = {startup['fixed_cost_per_stage_s']['train']:.1f} s for a train stage; "
                     f"x {fresh['n_stages']} stages = {fixed:.0f} s, {fixed / total:.0%} of this repro."]
