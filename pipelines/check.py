@@ -29,7 +29,7 @@ from frgan.config import Params
 from frgan.data.errors import DatasetError
 from frgan.io import atomic_file
 from pipelines import _stage
-from pipelines.report import METRICS_DIR, Evaluations, build_tables, load_published, results_for
+from pipelines.report import METRICS_DIR, Evaluations, build_tables, load_evaluations, load_published
 
 BASELINE = Path("reports/expected/smoke.json")
 MACHINE = Path("reports/expected/machine.json")   # the kind of machine that wrote the baseline
@@ -139,7 +139,7 @@ def smoke_gate(params: Params, metrics_dir: Path = METRICS_DIR,
     """Every headline number against the baseline; None when the profile is not smoke."""
     if params.profile != BASELINE_PROFILE:
         return None
-    current = headline_numbers(results_for(params, metrics_dir).scores)
+    current = headline_numbers(load_evaluations(metrics_dir, bootstrap_seed=params.seed, seeds=params.train.seeds))
     if not current:
         raise DatasetError(f"{metrics_dir}: no evaluate-*.json results; run `dvc repro` first")
     return compare_to_baseline(read_baseline(baseline_path), current,
@@ -156,7 +156,7 @@ def published_gate(params: Params, metrics_dir: Path = METRICS_DIR) -> Optional[
     if not any(name in REAL_DATASETS for name in datasets.values()):
         return None
     rel = report.published_rel_tolerance
-    tables = build_tables(load_published(), results_for(params, metrics_dir).scores, **{
+    tables = build_tables(load_published(), load_evaluations(metrics_dir, bootstrap_seed=params.seed, seeds=params.train.seeds), **{
         "faces_dataset": datasets["faces"], "actors_dataset": datasets["actors"]})
     rows = []
     for table in tables:
@@ -201,7 +201,7 @@ def update_baseline(params: Params, metrics_dir: Path = METRICS_DIR, path: Path 
     if params.profile != BASELINE_PROFILE:
         raise DatasetError(f"--update: {path} holds `{BASELINE_PROFILE}` numbers but params.yaml has "
                            f"profile `{params.profile}`")
-    current = headline_numbers(results_for(params, metrics_dir).scores)
+    current = headline_numbers(load_evaluations(metrics_dir, bootstrap_seed=params.seed, seeds=params.train.seeds))
     if not current:
         raise DatasetError(f"{metrics_dir}: no evaluate-*.json results; run `dvc repro` first")
     old = read_baseline(path) if Path(path).exists() else {}

@@ -51,11 +51,10 @@ def sheet_path(dataset: str, method: str, seed: int) -> Path:
 _SEED_SUFFIX = re.compile(r"-seed(\d+)$")
 
 
-def split_seed(stem: str) -> tuple[str, Optional[int]]:
-    """A stem ending in -seed<s> -> (the stem before it, s); no such ending: (stem, None), the
-    reference row. run_stem's inverse on the part after the dataset."""
+def seed_of_name(stem: str) -> Optional[int]:
+    """The seed a result file's stem names, or None (the reference row)."""
     match = _SEED_SUFFIX.search(stem)
-    return (stem[:match.start()], int(match.group(1))) if match else (stem, None)
+    return int(match.group(1)) if match else None
 
 
 def stage_name(kind: str, dataset: str, method: Optional[str] = None, seed: Optional[int] = None) -> str:

@@ -40,7 +40,7 @@ from frgan.config import Params
 from frgan.data.errors import DatasetError
 from frgan.io import atomic_dir, atomic_file
 from pipelines import _stage
-from pipelines.paths import METRICS_DIR, PLOTS_DIR, REFERENCE, VIDEOS_DIR, result_name, split_seed
+from pipelines.paths import METRICS_DIR, PLOTS_DIR, REFERENCE, VIDEOS_DIR, result_name, seed_of_name
 
 PUBLISHED = Path("reports/published.yaml")
 TABLES_DIR = Path("reports/tables")
@@ -263,12 +263,6 @@ def load_results(folder: Path = METRICS_DIR, videos_dir: Optional[Path] = None, 
             videos[key] = (pd.concat(present).groupby(["video", "class"], sort=False)[numeric]
                            .mean().reset_index())
     return Results(scores, seeds, videos)
-
-
-def results_for(params: Params, folder: Path = METRICS_DIR) -> Results:
-    """The results the report and the gate read: the seeds of `train.seeds`, bootstrapped from the
-    master seed (as evaluate's own intervals are)."""
-    return load_results(folder, bootstrap_seed=params.seed, seeds=params.train.seeds)
 
 
 def load_evaluations(folder: Path = METRICS_DIR, videos_dir: Optional[Path] = None, bootstrap_seed: int = 0,
@@ -789,7 +783,9 @@ def frame_scores(folder: Path, dataset: str, metric: str):
         raw = pd.read_csv(path)
         if metric not in raw.columns or "frame" not in raw.columns:
             continue
-        method, _ = split_seed(path.stem[len(prefix):])
+        name = path.stem[len(prefix):]
+        seed = seed_of_name(name)
+        method = name if seed is None else name[:-len(f"-seed{seed}")]
         by_method.setdefault(method, []).append(raw[["frame", metric]])
     frames = []
     for method, parts in by_method.items():
@@ -999,12 +995,12 @@ def _method_run(table: Table, row: Row, evaluations: Evaluations, run_key: str, 
         for dataset in sorted({table.datasets[c.task] for c in table.spec.columns}):
             if (dataset, row.method) not in evaluations:
                 continue
-            sources = {seed: Path(plots_dir) / f"{result_name(dataset, row.method, seed)}.csv"
-                       for seed in table.seeds.get((dataset, row.method), [])}
-            parts = [pd.read_csv(p).assign(seed=seed) for seed, p in sources.items() if p.is_file()]
+            sources = [Path(plots_dir) / f"{result_name(dataset, row.method, seed)}.csv"
+                       for seed in table.seeds.get((dataset, row.method), [])]
+            parts = [pd.read_csv(p).assign(seed=seed_of_name(p.stem)) for p in sources if p.is_file()]
             if parts:   # the per-frame scores of every seed, one table
                 tracking.log_dataset_input(pd.concat(parts, ignore_index=True), name=dataset,
-                                           source=", ".join(str(p) for p in sources.values()), context="evaluation")
+                                           source=", ".join(str(p) for p in sources), context="evaluation")
 
 
 def log_tables(tables: list[Table], evaluations: Evaluations, files: list[Path], run_key: str,
@@ -1025,7 +1021,7 @@ def log_tables(tables: list[Table], evaluations: Evaluations, files: list[Path],
 
 
 def main(params: Params, args) -> None:
-    results = results_for(params)
+    results = load_results(bootstrap_seed=params.seed, seeds=params.train.seeds)
     evaluations = results.scores
     published = load_published()
     report = params.report

@@ -129,13 +129,6 @@ class DenseDecoder2d(nn.Module):
         return outputs[-1]
 
 
-def repeat_rows(x: torch.Tensor, k: int) -> torch.Tensor:
-    """(B, ...) -> (B*k, ...), each row k times in a row (row b*k + j is row b)."""
-    if k == 1:
-        return x
-    return x.unsqueeze(1).expand(x.shape[0], k, *x.shape[1:]).reshape(x.shape[0] * k, *x.shape[1:])
-
-
 class MotionForecaster(nn.Module):
     """G_M (eqs. 1-3). forward(I_t, M_t, M_{t+k}) -> GeneratorOutput(output, mask, content).
 
@@ -220,23 +213,27 @@ class MotionForecaster(nn.Module):
                   k: int) -> GeneratorOutput:
         """Eqs. 1-3 for B sources (frame, cond_source) and B*k targets, k per source (source-major)."""
         b = frame.shape[0]
+
+        def per_target(x: torch.Tensor) -> torch.Tensor:   # (B, ...) -> (B*k, ...), each row k times
+            return x if k == 1 else x.unsqueeze(1).expand(b, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
+
         code_img, feats_img = self.image_encoder(frame)
         # f_M is shared: one pass on the targets and the sources stacked on the batch axis
         code_mot, feats_mot = self.motion_encoder(torch.cat([cond_target, cond_source], dim=0))
         code_target, code_source = code_mot.split([b * k, b], dim=0)
         # eq. 3: f_M(M_{t+k}) - f_M(M_t) + f_I(I_t)
-        code = code_target - repeat_rows(code_source, k) + repeat_rows(code_img, k)
+        code = code_target - per_target(code_source) + per_target(code_img)
         if self.skips == "image":
-            skips = [repeat_rows(fi, k) for fi in feats_img]
+            skips = [per_target(fi) for fi in feats_img]
         elif self.skips == "all":
             skips = []
             for fi, fm in zip(feats_img, feats_mot):
                 fm_target, fm_source = fm.split([b * k, b], dim=0)
-                skips.append(torch.cat([repeat_rows(fi, k), fm_target, repeat_rows(fm_source, k)], dim=1))
+                skips.append(torch.cat([per_target(fi), fm_target, per_target(fm_source)], dim=1))
         else:
             skips = [None] * len(feats_img)
         hidden = self.decoder(code, skips)
-        frame = repeat_rows(frame, k)
+        frame = per_target(frame)
         raw = self.content_head(hidden)
         if self.residual == "mask":
             content = torch.tanh(raw)

@@ -24,7 +24,6 @@ import torch
 
 from frgan import losses
 from frgan.nets import ImageCritic, MotionForecaster, MotionRefiner, VideoCritic
-from frgan.nets.gm import repeat_rows
 from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
 from frgan.train.checkpoint import Checkpoints
@@ -203,7 +202,9 @@ def coarse_clip(gm: MotionForecaster, first: torch.Tensor, first_cond: torch.Ten
     if not gm.training and isinstance(gm, MotionForecaster):
         out = gm.forward_targets(first, first_cond, conds).output
     else:
-        out = gm(repeat_rows(first, k), repeat_rows(first_cond, k), conds.reshape(b * k, c, *cond_clip.shape[3:])).output
+        def repeat(x: torch.Tensor) -> torch.Tensor:   # (B, ...) -> (B*K, ...), each row K times
+            return x.unsqueeze(1).expand(b, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
+        out = gm(repeat(first), repeat(first_cond), conds.reshape(b * k, c, *cond_clip.shape[3:])).output
     return out.reshape(b, k, *out.shape[1:]).transpose(1, 2)
 
 
