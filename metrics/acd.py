@@ -10,6 +10,7 @@ with frames t = 1..T and input (conditioning) frame embedding e_in:
 The functions here are pure formulas on arrays, vectorised over a batch of videos; they do
 not normalise. ``emb_generated`` holds exactly the frames to score: whether a copy of the
 input frame at t = 0 belongs to them is the evaluation's choice (it adds a 0 to ACD-I's mean). ``ACDAccumulator`` keeps per-video scores and running sums over batches.
+Embeddings holding NaN or inf are refused with the array named (``metrics.checks``).
 """
 from __future__ import annotations
 
@@ -18,21 +19,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .checks import finite_bounds
+
 # ACD-C forms the (videos, pairs, D) differences in chunks of at most this many elements.
 _PAIR_ELEMENTS_PER_CHUNK = 4_000_000
 
 
-def l2_normalise(embeddings, eps: float = 1e-12) -> np.ndarray:
+def _finite(values, name: str) -> np.ndarray:
+    """`values` as float64, refused (naming `name`) if any is NaN or infinite."""
+    values = np.asarray(values, dtype=np.float64)
+    finite_bounds(values, name)
+    return values
+
+
+def l2_normalise(embeddings, eps: float = 1e-12, name: str = "embeddings") -> np.ndarray:
     """e / max(||e||_2, eps) along the last axis, in float64."""
-    embeddings = np.asarray(embeddings, dtype=np.float64)
+    embeddings = _finite(embeddings, name)
     norms = np.linalg.norm(embeddings, axis=-1, keepdims=True)
     return embeddings / np.maximum(norms, eps)
 
 
 def identity_distances(emb_generated, emb_input) -> np.ndarray:
     """Per-frame ||e_t - e_in||_2: (N, T, D) and (N, D) -> (N, T). ACD-I is its mean over t."""
-    emb_generated = np.asarray(emb_generated, dtype=np.float64)
-    emb_input = np.asarray(emb_input, dtype=np.float64)
+    emb_generated = _finite(emb_generated, "emb_generated")
+    emb_input = _finite(emb_input, "emb_input")
     if emb_generated.ndim != 3 or emb_input.shape != (emb_generated.shape[0], emb_generated.shape[2]):
         raise ValueError(
             f"expected (N, T, D) and (N, D) embeddings, got {emb_generated.shape} and {emb_input.shape}")
@@ -55,7 +65,7 @@ def acd_c(emb) -> np.ndarray:
     T(T-1)/2 unordered pairs of distinct frames of one video. Differences are formed
     directly (not via the Gram matrix), so identical frames give exactly 0.
     """
-    emb = np.asarray(emb, dtype=np.float64)
+    emb = _finite(emb, "emb")
     if emb.ndim != 3:
         raise ValueError(f"expected (N, T, D) embeddings, got {emb.shape}")
     n_videos, n_frames, dim = emb.shape

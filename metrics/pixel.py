@@ -9,6 +9,8 @@ Every metric here works on pixel values in [0, 1]:
   1e-6 tolerance) raise ``ValueError``, because the usual mistake -- passing a generator's
   tanh output in [-1, 1] or un-normalised [0, 255] floats -- would otherwise change MSE by a
   constant factor without any sign of it. Convert [-1, 1] with ``(x + 1) / 2``.
+* NaN or infinite values raise ``ValueError`` naming the array (``generated`` / ``target``):
+  a metric of a NaN frame is NaN, which would pass silently (``metrics.checks``).
 
 All arithmetic is float64 whatever the input dtype.
 
@@ -46,6 +48,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
+from .checks import finite_bounds
+
 PSNR_CAP_DB = 100.0
 
 # scikit-image's structural_similarity defaults (gaussian_weights=False).
@@ -58,20 +62,20 @@ _SSIM_FRAMES_PER_CHUNK = 8
 _RANGE_TOLERANCE = 1e-6
 
 
-def to_unit_range(frames: np.ndarray) -> np.ndarray:
-    """Return ``frames`` as float64 in [0, 1]: uint8 / 255, floats checked and kept."""
+def to_unit_range(frames: np.ndarray, name: str = "frames") -> np.ndarray:
+    """Return ``frames`` as float64 in [0, 1]: uint8 / 255 (cannot hold NaN: not scanned),
+    floats checked (finite, in [0, 1]; errors name the array `name`) and kept."""
     frames = np.asarray(frames)
     if frames.dtype == np.uint8:
         return frames.astype(np.float64) / 255.0
     if not np.issubdtype(frames.dtype, np.floating):
-        raise TypeError(f"frames must be uint8 or floating point, got {frames.dtype}")
-    if frames.size:
-        low, high = float(frames.min()), float(frames.max())
-        if low < -_RANGE_TOLERANCE or high > 1.0 + _RANGE_TOLERANCE:
-            raise ValueError(
-                f"float frames must lie in [0, 1], got [{low:.4g}, {high:.4g}]; "
-                "convert [-1, 1] images with (x + 1) / 2, [0, 255] ones with x / 255"
-            )
+        raise TypeError(f"{name}: frames must be uint8 or floating point, got {frames.dtype}")
+    low, high = finite_bounds(frames, name)     # the one min/max pass: NaN/inf and range
+    if low < -_RANGE_TOLERANCE or high > 1.0 + _RANGE_TOLERANCE:
+        raise ValueError(
+            f"{name}: float frames must lie in [0, 1], got [{low:.4g}, {high:.4g}]; "
+            "convert [-1, 1] images with (x + 1) / 2, [0, 255] ones with x / 255"
+        )
     return frames.astype(np.float64, copy=False)
 
 
@@ -117,7 +121,7 @@ def mse(generated, target) -> np.ndarray:
     n_values = int(np.prod(generated.shape[-3:]))
     if generated.dtype == np.uint8 and target.dtype == np.uint8:
         return _uint8_sum_of_squares(generated, target) / (n_values * 255.0**2)
-    x, y = to_unit_range(generated), to_unit_range(target)
+    x, y = to_unit_range(generated, "generated"), to_unit_range(target, "target")
     return _per_frame_sum_of_squares(x - y, np.float64) / n_values
 
 
@@ -286,7 +290,7 @@ def ssim(generated, target, win_size: int = SSIM_WIN_SIZE) -> np.ndarray:
             f"win_size must be odd, >= 3 and <= min(H, W) = {min(height, width)}, got {win_size}")
     if generated.dtype == np.uint8 and target.dtype == np.uint8:
         return _ssim_uint8(generated, target, win_size)
-    x, y = to_unit_range(generated), to_unit_range(target)
+    x, y = to_unit_range(generated, "generated"), to_unit_range(target, "target")
     leading_shape = x.shape[:-3]
     x = x.reshape((-1,) + x.shape[-3:])
     y = y.reshape((-1,) + y.shape[-3:])

@@ -74,3 +74,21 @@ def test_accumulator_streams_batches(embeddings):
     np.testing.assert_allclose(accumulator.per_step(), identity_distances(generated, inputs).mean(axis=0))
     table = accumulator.per_video()
     assert list(table["video"]) == list(range(6)) and list(table["class"]) == ["a"] * 4 + ["b"] * 2
+
+
+# ------------------------------------------------------------------ NaN and infinity (issue 17, item 6)
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("entry, which", [
+    ("identity_distances", "emb_generated"), ("identity_distances", "emb_input"),
+    ("acd_i", "emb_generated"), ("acd_i", "emb_input"), ("acd_c", "emb"),
+    ("ACDAccumulator", "emb_generated"), ("ACDAccumulator", "emb_input"), ("l2_normalise", "embeddings")])
+def test_nan_and_inf_embeddings_are_refused_with_the_array_named(embeddings, entry, which, bad):
+    generated, inputs = embeddings[0].copy(), embeddings[1].copy()
+    (inputs if which == "emb_input" else generated)[2, -1] = bad
+    call = {"identity_distances": lambda: identity_distances(generated, inputs),
+            "acd_i": lambda: acd_i(generated, inputs), "acd_c": lambda: acd_c(generated),
+            "ACDAccumulator": lambda: ACDAccumulator().update(generated, inputs),
+            "l2_normalise": lambda: l2_normalise(generated)}[entry]
+    with pytest.raises(ValueError, match=rf"^{which}: \d+ NaN and \d+ infinite values"):
+        call()

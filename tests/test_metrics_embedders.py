@@ -224,3 +224,28 @@ def test_facenet_random_init_runs_end_to_end():
     assert embedded.vectors.shape == (1, 2, 512)
     assert list(embedded.fell_back[0]) == [False, True]  # MTCNN finds the face, not the blank
     np.testing.assert_allclose(np.linalg.norm(embedded.vectors, axis=-1), 1.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("where", ["frames", "embeddings"])
+def test_nan_frames_and_nan_embeddings_are_refused(monkeypatch, where):
+    """Issue 17, item 6: a NaN float frame used to become black (uint8 0) and be embedded; a NaN
+    raw embedding became a NaN vector. Both are refused, naming what held them."""
+    import metrics.embedders as embedders
+
+    monkeypatch.setattr(embedders, "_EMBEDDERS", dict(embedders._EMBEDDERS))  # restored afterwards
+
+    @register_embedder("test-nan")
+    class Constant(Embedder):
+        dim = 3
+
+        def _embed_batch(self, frames):
+            vectors = np.ones((len(frames), 3))
+            if where == "embeddings":
+                vectors[0, 1] = np.nan
+            return vectors, np.zeros(len(frames), bool)
+
+    frames = np.random.default_rng(0).random((1, 2, 8, 8, 3))
+    if where == "frames":
+        frames[0, 1, 3, 3, 0] = np.nan
+    with pytest.raises(ValueError, match="^frames: 1 NaN" if where == "frames" else "^test-nan embeddings: 1 NaN"):
+        create_embedder("test-nan").embed(frames)

@@ -129,3 +129,39 @@ def test_accumulator_handles_videos_of_different_lengths(rng):
     steps = accumulator.per_step()["mse"]
     assert steps.shape == (4,)
     np.testing.assert_allclose(steps[2:], mse(long_, long_ * 0.5)[0, 2:])
+
+
+# ------------------------------------------------------------------ NaN and infinity (issue 17, item 6)
+
+ENTRY_POINTS = {
+    "mse": mse, "psnr": psnr, "ssim": ssim, "pixel_metrics": pixel_metrics,
+    "pixel_metrics-no-ssim": lambda g, t: pixel_metrics(g, t, with_ssim=False),
+    "PixelAccumulator": lambda g, t: PixelAccumulator().update(g, t),
+}
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("which", ["generated", "target"])
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_nan_and_inf_frames_are_refused_with_the_array_named(rng, entry, which, bad):
+    frames = {"generated": rng.random((2, 3, 8, 8, 3)), "target": rng.random((2, 3, 8, 8, 3))}
+    frames[which][1, 2, 4, 5, 1] = bad
+    with pytest.raises(ValueError, match=rf"^{which}: \d NaN and \d infinite values among 1152") as error:
+        ENTRY_POINTS[entry](frames["generated"], frames["target"])
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("which", ["generated", "target"])
+def test_a_nan_float_frame_beside_a_uint8_one_is_refused(rng, which):
+    frames = {"generated": rng.integers(0, 256, (1, 2, 8, 8, 3), dtype=np.uint8),
+              "target": rng.integers(0, 256, (1, 2, 8, 8, 3), dtype=np.uint8)}
+    frames[which] = frames[which] / 255.0
+    frames[which][0, 0, 0, 0, 0] = np.nan
+    for metric in (mse, ssim):
+        with pytest.raises(ValueError, match=rf"^{which}: 1 NaN and 0 infinite"):
+            metric(frames["generated"], frames["target"])
+
+
+def test_the_out_of_range_error_names_the_array_too(rng):
+    with pytest.raises(ValueError, match=r"^target: float frames must lie in \[0, 1\]"):
+        mse(rng.random((1, 8, 8, 3)), rng.random((1, 8, 8, 3)) * 255)

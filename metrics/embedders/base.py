@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..acd import l2_normalise
+from ..checks import finite_bounds
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ def as_uint8_frames(frames) -> np.ndarray:
         return frames
     if not np.issubdtype(frames.dtype, np.floating):
         raise TypeError(f"frames must be uint8 or float in [0, 1], got {frames.dtype}")
-    if frames.size and (frames.min() < -1e-6 or frames.max() > 1 + 1e-6):
-        raise ValueError("float frames must lie in [0, 1]; convert [-1, 1] ones with (x + 1) / 2")
+    low, high = finite_bounds(frames, "frames")     # NaN would become 0 below, silently
+    if low < -1e-6 or high > 1 + 1e-6:
+        raise ValueError("frames: float frames must lie in [0, 1]; convert [-1, 1] ones with (x + 1) / 2")
     return np.round(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
@@ -72,7 +74,7 @@ class Embedder(abc.ABC):
         self.frames_embedded += flat.shape[0]
         self.frames_fell_back += int(fell_back.sum())
         return FrameEmbeddings(
-            vectors=l2_normalise(raw).reshape(leading_shape + (raw.shape[-1],)),
+            vectors=l2_normalise(raw, name=f"{self.name} embeddings").reshape(leading_shape + (raw.shape[-1],)),
             fell_back=np.asarray(fell_back, dtype=bool).reshape(leading_shape),
         )
 
