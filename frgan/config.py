@@ -21,6 +21,18 @@ class ParamsError(ValueError):
     """params.yaml is missing, unreadable or breaks the schema; the message is one line."""
 
 
+def _listed(names: list) -> str:
+    """A list as params.yaml spells it: [a, b]."""
+    return "[" + ", ".join(str(n) for n in names) + "]"
+
+
+def _require_distinct(key: str, values: list) -> None:
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{key} = {_listed(values)}: expected distinct names ({', '.join(repeated)} "
+                         "listed more than once)")
+
+
 class _Strict(BaseModel):
     # extra="forbid": a misspelt key is an error, never silently ignored.
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -36,7 +48,7 @@ class Profile(_Strict):
     faces_frames: int = Field(ge=4)
     actors_per_action: int = Field(ge=3)      # >= 3: one video per split at least
     actors_frames: int = Field(ge=4)
-    real_max_videos: Optional[int] = Field(default=None, ge=1)
+    real_max_videos: Optional[int] = Field(default=None, ge=3)   # >= 3: one (gm, gr, test) triple at least
     pose_observe: int = Field(ge=1)           # poses the LSTM observes (paper 4.1: 10)
     pose_predict: int = Field(ge=1)           # poses predicted = frames generated (paper: 32)
     pose_lstm_hidden: int = Field(ge=4)       # LSTM units (Villegas et al. 2017: 1024)
@@ -54,6 +66,17 @@ class Profile(_Strict):
             raise ValueError(
                 f"pose_observe + pose_predict = {self.pose_observe + self.pose_predict}: expected at "
                 f"most actors_frames = {self.actors_frames} (a test video must hold both)")
+        return self
+
+    @model_validator(mode="after")
+    def _synthetic_videos_hold_a_gr_window(self) -> "Profile":
+        # G_R trains on windows of gr_clip_* frames after an input frame (frgan/methods.py): a
+        # generated video of *_frames frames must hold one, or the gr split has no usable clip.
+        for kind in ("faces", "actors"):
+            clip, frames = getattr(self, f"gr_clip_{kind}"), getattr(self, f"{kind}_frames")
+            if clip >= frames:
+                raise ValueError(f"gr_clip_{kind} = {clip}: expected less than {kind}_frames = {frames} "
+                                 "(a G_R window is gr_clip frames after an input frame)")
         return self
 
 
@@ -93,6 +116,11 @@ class Datasets(_Strict):
 class Prepare(_Strict):
     datasets: list[Literal["faces-synth", "actors-synth", "mug", "penn"]] = Field(min_length=1)
     sheet_per_class: int = Field(default=3, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _datasets_are_distinct(self) -> "Prepare":
+        _require_distinct("prepare.datasets", self.datasets)   # DVC would generate one stage twice
+        return self
 
 
 class Conditions(_Strict):
@@ -141,6 +169,11 @@ class Train(_Strict):
     feature_vgg16_path: Optional[Path] = None   # eq. 15: a torchvision VGG16 state dict (user file)
 
     @model_validator(mode="after")
+    def _methods_are_distinct(self) -> "Train":
+        _require_distinct("train.methods", self.methods)   # DVC would generate one stage twice
+        return self
+
+    @model_validator(mode="after")
     def _seeds_are_distinct(self) -> "Train":
         if any(s < 0 for s in self.seeds) or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"train.seeds = {self.seeds}: expected distinct integers >= 0")
@@ -162,8 +195,13 @@ class Evaluate(_Strict):
 
 class Report(_Strict):
     # Which dataset's evaluate results fill which table (a title always names the dataset).
-    faces_dataset: Literal["faces-synth", "mug"] = "faces-synth"      # Table 1; Table 4's ACD columns
-    actors_dataset: Literal["actors-synth", "penn"] = "actors-synth"  # Table 3; Table 4's MSE column
+    # null: the graph has no dataset of that kind (a one-dataset graph); those tables say so.
+    faces_dataset: Optional[Literal["faces-synth", "mug"]] = "faces-synth"      # Table 1; Table 4's ACD columns
+    actors_dataset: Optional[Literal["actors-synth", "penn"]] = "actors-synth"  # Table 3; Table 4's MSE column
+    # The faces datasets whose real training videos get a Reference row (the `reference` stage's
+    # DVC matrix: a list, so that [] yields no stage in a graph without faces). Must hold
+    # faces_dataset: Table 1 shows its row.
+    reference_datasets: list[Literal["faces-synth", "mug"]] = Field(default_factory=lambda: ["faces-synth"])
     # Regression gate (`python -m pipelines.check`), smoke profile: a number fails when
     # |new - old| > abs_tolerance + rel_tolerance * |old| (old: reports/expected/smoke.json).
     rel_tolerance: float = Field(default=0.05, ge=0.0)
@@ -171,6 +209,11 @@ class Report(_Strict):
     # Published-number gate (`python -m pipelines.check`), real datasets only: a reproduced mean
     # passes when the published value lies in its 95% interval or within this relative distance.
     published_rel_tolerance: float = Field(default=0.10, ge=0.0)
+
+    @model_validator(mode="after")
+    def _reference_datasets_are_distinct(self) -> "Report":
+        _require_distinct("report.reference_datasets", self.reference_datasets)
+        return self
 
 
 class Study(_Strict):
@@ -213,6 +256,28 @@ class Params(_Strict):
                 "(the keys of `profiles`)")
         return self
 
+    @model_validator(mode="after")
+    def _named_datasets_are_prepared(self) -> "Params":
+        # Keys that name a dataset the graph must have prepared: refused here, before any stage
+        # runs, rather than by a stage half-way through `dvc repro` (No such file or directory).
+        prepared = self.prepare.datasets
+        for key in ("report.faces_dataset", "report.actors_dataset", "study.dataset"):
+            name = getattr(getattr(self, key.split(".")[0]), key.split(".")[1])
+            if name is not None and name not in prepared:
+                raise ValueError(f"{key} = {name} is not in prepare.datasets {_listed(prepared)}: "
+                                 f"add it there or set {key}: null")
+        for name in self.report.reference_datasets:
+            if name not in prepared:
+                raise ValueError(f"report.reference_datasets = {_listed(self.report.reference_datasets)}: "
+                                 f"{name} is not in prepare.datasets {_listed(prepared)}: add it there or "
+                                 "remove it from report.reference_datasets")
+        faces = self.report.faces_dataset
+        if faces is not None and faces not in self.report.reference_datasets:
+            raise ValueError(f"report.faces_dataset = {faces} is not in report.reference_datasets "
+                             f"{_listed(self.report.reference_datasets)}: add it there (Table 1's Reference "
+                             "row) or set report.faces_dataset: null")
+        return self
+
     @property
     def device(self) -> str:
         """train.device with "auto" resolved: cuda when available, else cpu."""
@@ -238,8 +303,10 @@ def _describe(error: dict[str, Any]) -> str:
         return f"{path}: unknown key (not in the schema of frgan/config.py)"
     if kind == "missing":
         return f"{path}: missing required key"
-    if kind == "value_error":  # our own validators already say key, value and expectation
-        return message.removeprefix("Value error, ")
+    if kind == "value_error":  # our own validators say key, value and expectation
+        message = message.removeprefix("Value error, ")
+        # A nested model's validator knows its keys but not where it sits (profiles.<name>.).
+        return message if not path or message.startswith(path) else f"{path}.{message}"
     expected = message.removeprefix("Input should be ")
     if expected.startswith(("greater", "less")):
         expected = "a value " + expected

@@ -58,7 +58,61 @@ BAD_CASES = [
      "params.yaml: train.loss_weights.feat = 0.5: expected train.feature_vgg16_path to name a VGG16 state dict"),
     (_mutated(["train", "methods"], ["frgan", "sora"]),
      "params.yaml: train.methods.1 = 'sora': expected one of ["),
+    # Keys that cannot work together (issue 17): refused before any stage runs.
+    (_mutated(["prepare", "datasets"], ["actors-synth"]),
+     "params.yaml: report.faces_dataset = faces-synth is not in prepare.datasets [actors-synth]: "
+     "add it there or set report.faces_dataset: null"),
+    (_mutated(["prepare", "datasets"], ["faces-synth"]),
+     "params.yaml: report.actors_dataset = actors-synth is not in prepare.datasets [faces-synth]: "
+     "add it there or set report.actors_dataset: null"),
+    (_mutated(["report", "faces_dataset"], "mug"),
+     "params.yaml: report.faces_dataset = mug is not in prepare.datasets [faces-synth, actors-synth]: "
+     "add it there or set report.faces_dataset: null"),
+    (_mutated(["report", "faces_dataset"], "actors-synth"),
+     "params.yaml: report.faces_dataset = 'actors-synth': expected 'faces-synth' or 'mug'"),
+    (_mutated(["report", "actors_dataset"], "faces-synth"),
+     "params.yaml: report.actors_dataset = 'faces-synth': expected 'actors-synth' or 'penn'"),
+    (_mutated(["study", "dataset"], "mug"),
+     "params.yaml: study.dataset = mug is not in prepare.datasets [faces-synth, actors-synth]: "
+     "add it there or set study.dataset: null"),
+    (_mutated(["report", "reference_datasets"], []),
+     "params.yaml: report.faces_dataset = faces-synth is not in report.reference_datasets []: add it there "
+     "(Table 1's Reference row) or set report.faces_dataset: null"),
+    (_mutated(["report", "reference_datasets"], ["faces-synth", "mug"]),
+     "params.yaml: report.reference_datasets = [faces-synth, mug]: mug is not in prepare.datasets "
+     "[faces-synth, actors-synth]: add it there or remove it from report.reference_datasets"),
+    (_mutated(["report", "reference_datasets"], ["actors-synth"]),
+     "params.yaml: report.reference_datasets.0 = 'actors-synth': expected 'faces-synth' or 'mug'"),
+    (_mutated(["prepare", "datasets"], ["faces-synth", "actors-synth", "faces-synth"]),
+     "params.yaml: prepare.datasets = [faces-synth, actors-synth, faces-synth]: expected distinct names "
+     "(faces-synth listed more than once)"),
+    (_mutated(["train", "methods"], ["frgan", "mcnet", "frgan"]),
+     "params.yaml: train.methods = [frgan, mcnet, frgan]: expected distinct names (frgan listed more than once)"),
+    (_mutated(["train", "seeds"], [0, 0]),
+     "params.yaml: train.seeds = [0, 0]: expected distinct integers >= 0"),
+    (_mutated(["profiles", "smoke", "real_max_videos"], 2),
+     "params.yaml: profiles.smoke.real_max_videos = 2: expected a value greater than or equal to 3"),
+    (_mutated(["profiles", "smoke", "gr_clip_faces"], 20),
+     "params.yaml: profiles.smoke.gr_clip_faces = 20: expected less than faces_frames = 20 (a G_R window is gr_clip frames "
+     "after an input frame)"),
+    (_mutated(["profiles", "synth", "pose_predict"], 40),
+     "params.yaml: profiles.synth.pose_observe + pose_predict = 50: expected at most actors_frames = 48"),
 ]
+
+
+def _one_dataset(dataset: str, **report) -> dict:
+    raw = _mutated(["prepare", "datasets"], [dataset])
+    raw["report"].update(report)
+    return raw
+
+
+def test_a_one_dataset_graph_validates_with_the_other_kind_null():
+    actors_only = parse_params(_one_dataset("actors-synth", faces_dataset=None, reference_datasets=[]))
+    assert actors_only.report.faces_dataset is None and actors_only.report.reference_datasets == []
+    faces_only = parse_params(_one_dataset("faces-synth", actors_dataset=None))
+    assert faces_only.report.actors_dataset is None and faces_only.report.reference_datasets == ["faces-synth"]
+    both_null = parse_params(_mutated(["report", "faces_dataset"], None))   # faces prepared, no Table 1
+    assert both_null.report.faces_dataset is None
 
 
 @pytest.mark.parametrize("raw, message", BAD_CASES, ids=[m.split(":")[1].strip() for _, m in BAD_CASES])

@@ -179,6 +179,35 @@ def test_max_takes_keeps_every_split(mug_root):
     assert {rec.split for rec in records} == set(SPLITS)
 
 
+def test_capped_takes_keep_whole_triples_per_expression_over_subjects(tmp_path):
+    """12 takes of 2 subjects per split x 6 expressions: 4 expressions, each with one take in gm,
+    gr and test, spread over the subjects (the listing only; no image is decoded)."""
+    root = tmp_path / "MUG"
+    for subject in ("001", "007", "006", "010", "028", "036"):
+        for expression in mug.EXPRESSIONS:
+            write_take(root, subject, expression, frames=[frame_with_marker(*START)])
+    takes = mug.list_takes(root, max_takes=12).takes
+    assert len(takes) == 12
+    cells = {(t.expression, t.split) for t in takes}
+    assert cells == {(e, s) for e in mug.EXPRESSIONS[:4] for s in SPLITS}
+    assert all(len({t.subject for t in takes if t.split == s}) == 2 for s in SPLITS)
+
+
+def test_a_test_expression_without_training_takes_is_dropped_with_one_line(mug_root, caplog):
+    write_take(mug_root, "028", "fear")      # only the test subject shows fear
+    write_take(mug_root, "001", "disgust")   # gm only: trains, never tested (kept)
+    plan = mug.list_takes(mug_root)
+    assert {(t.expression, t.split) for t in plan.takes} == {
+        ("anger", "gm"), ("anger", "gr"), ("anger", "test"), ("happiness", "gm"), ("happiness", "gr"),
+        ("happiness", "test"), ("disgust", "gm")}
+    assert plan.dropped_tests.startswith("MUG: 1 test video(s) of fear dropped")
+    with caplog.at_level(logging.WARNING, logger="frgan.data.mug"):
+        records = read_all(mug_root)
+    assert "fear" not in {rec.label for rec in records if rec.split == "test"}
+    lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert lines == [plan.dropped_tests]     # one line per read
+
+
 def test_later_frame_without_a_face_reuses_the_previous_landmarks(tmp_path, caplog):
     root = tmp_path / "MUG"
     frames = [frame_with_marker(*START), blank_frame(), frame_with_marker(START[0] + 4, START[1])]
@@ -272,11 +301,12 @@ def test_unknown_options_are_refused_at_the_call(mug_root):
 def test_dlib_path_end_to_end(tmp_path):
     data = pytest.importorskip("skimage.data", reason="scikit-image provides the test photograph")
     photo = data.astronaut()[:256, 64:320]   # the face, 256 px square: keeps dlib quick
-    write_take(tmp_path, "001", "surprise", frames=[photo, photo])
-    write_take(tmp_path, "006", "sadness", frames=[np.zeros_like(photo), photo])
+    write_take(tmp_path, "001", "sadness", frames=[photo, photo])
+    write_take(tmp_path, "006", "surprise", frames=[np.zeros_like(photo), photo])
+    # max_takes=1: the cap draws expression by expression (sadness before surprise): 001's take
     [rec] = list(mug.iter_videos(tmp_path, 48, max_takes=1))   # default landmarker: dlib's
     points = rec.gt["landmarks"]
     assert rec.frames.shape == (2, 48, 48, 3) and points.shape == (2, 68, 2)
     assert (points > 0).all() and (points < 48).all()   # the whole face lies inside the crop
-    blank = tmp_path / "006" / "sadness" / "take000" / "img_0000.jpg"
+    blank = tmp_path / "006" / "surprise" / "take000" / "img_0000.jpg"
     expect_error(f"{re.escape(str(blank))}: no face detected", lambda: list(mug.iter_videos(tmp_path, 48)))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -123,14 +124,64 @@ def test_a_box_beyond_the_image_is_clipped(tmp_path):
     assert video.frames.shape == (NFRAMES, SIZE, SIZE, 3)
 
 
-def test_max_videos_covers_every_split_and_action(penn_root):
+def assert_every_test_class_is_trainable(videos) -> None:
+    """Every label with a test video has videos in gm and in gr (G_M's and G_R's splits)."""
+    by_split = {s: {v.label for v in videos if v.split == s} for s in SPLITS}
+    assert by_split["test"] <= by_split["gm"] & by_split["gr"]
+
+
+def test_max_videos_keeps_whole_triples_of_actions(penn_root):
     videos = list(penn.iter_videos(penn_root, SIZE, seed=0, max_videos=12))
     assert len(videos) == 12
-    assert {v.label for v in videos} == set(ACTIONS)
+    # 12 videos = 4 actions with one video in each split (not 8 actions with holes).
+    assert {v.label for v in videos} == set(ACTIONS[:4])
     assert all(sum(v.split == s for v in videos) == 4 for s in SPLITS)
+    assert_every_test_class_is_trainable(videos)
     # A subset never moves a video to another split.
     full = {v.clip_id: v.split for v in penn.iter_videos(penn_root, SIZE, seed=0)}
     assert all(full[v.clip_id] == v.split for v in videos)
+
+
+def write_tree(root: Path, per_action: int) -> Path:
+    seq = itertools.count(1)
+    for action in ACTIONS:
+        for _ in range(per_action):
+            s = f"{next(seq):04d}"
+            write_label(root, s, action)
+            write_frames(root, s)
+    return root
+
+
+@pytest.mark.parametrize("per_action", [1, 2, 3])
+@pytest.mark.parametrize("max_videos", [None, 5, 12, 13])
+def test_every_test_action_has_training_videos(tmp_path, per_action, max_videos, caplog):
+    """The failure this guards: a subset that left jump_rope in test with no gm clip stopped
+    generate@penn-vgan ("no network for test labels ['jump_rope']")."""
+    root = write_tree(tmp_path / "penn", per_action)
+    labels = penn.read_labels(root)
+    splits = penn.assign_splits(labels, seed=0)
+    chosen = penn.select_subset(labels, splits, max_videos)
+    assert len(chosen) <= (max_videos or len(labels))
+    videos = [type("V", (), {"label": lab.action, "split": splits[lab.seq]})() for lab in chosen]
+    assert_every_test_class_is_trainable(videos)
+    if per_action == 3:      # room for whole triples: nothing dropped, the cap is used up
+        assert len(chosen) == min(max_videos or 24, 24) and "dropped" not in caplog.text
+    else:                    # 1 or 2 per action: thirds give gm (and gr), never test
+        assert not any(v.split == "test" for v in videos)
+
+
+def test_a_test_video_without_training_videos_is_dropped_with_one_line(tmp_path, caplog):
+    root = write_tree(tmp_path / "penn", 3)
+    labels = penn.read_labels(root)
+    splits = penn.assign_splits(labels, seed=0)
+    gm_of_jump_rope = next(lab.seq for lab in labels if lab.action == "jump_rope" and splits[lab.seq] == "gm")
+    splits[gm_of_jump_rope] = "gr"          # jump_rope: no gm video left
+    with caplog.at_level(logging.WARNING, logger="frgan.data.penn"):
+        chosen = penn.select_subset(labels, splits, None)
+    assert not any(lab.action == "jump_rope" and splits[lab.seq] == "test" for lab in chosen)
+    assert len(chosen) == len(labels) - 1
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "Penn Action: 1 test video(s) of jump_rope dropped" in lines[0]
 
 
 def test_seeded_shuffle_is_deterministic(penn_root):

@@ -9,6 +9,9 @@ Splits:
              val -> "gr", test -> "test". Subjects on none of the lists are skipped and reported.
     even     the paper's "evenly split ... according to the subjects": all subjects sorted by id
              and cut into three consecutive groups whose sizes differ by at most one.
+A capped read (`max_takes`, the profile's real_max_videos) keeps whole (gm, gr, test) triples
+per expression (frgan.data.subsets), and any test take of an expression with no gm or no gr take
+is dropped with one logged line: every tested expression has training takes for G_M and G_R.
 
 Crop, fixed for a whole take from its first frame (the authors' preprocessing):
     1. the 68 landmarks' box, made square (side = its longer side, same centre);
@@ -44,6 +47,7 @@ from PIL import Image
 
 from frgan.data.errors import DatasetError
 from frgan.data.records import SPLITS, VideoRecord
+from frgan.data.subsets import cells_of, drop_untrainable_tests, stratified_cap
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +90,12 @@ class Take:
 
 @dataclass(frozen=True)
 class TakePlan:
-    """The takes a read will yield, and the subject folders the split leaves out."""
+    """The takes a read will yield, the subject folders the split leaves out, and the test takes
+    it drops."""
 
     takes: list[Take]
     skipped_subjects: list[str]
+    dropped_tests: Optional[str] = None   # the line naming test takes dropped for want of training takes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,37 +168,33 @@ def list_takes(root: str | Path, split: SplitMode = "authors",
              for expression, folder in take_folders(root, s)]
     if max_takes is not None:
         takes = _capped(takes, max_takes)
+    takes, dropped = drop_untrainable_tests(takes, lambda t: t.expression, lambda t: t.split, "MUG")
     if not takes:
         raise DatasetError(f"MUG root {root}: none of its subjects ({' '.join(all_subjects)}) is on "
                            f"the {split!r} split's lists; expected the subject ids of REFERENCE-NOTES "
                            f"(or split: even)")
     skipped = [s for s in all_subjects if s not in split_of]
-    return TakePlan(takes, skipped)
+    return TakePlan(takes, skipped, dropped)
 
 
 def _capped(takes: list[Take], max_takes: int) -> list[Take]:
-    """At most max_takes takes that still cover every split and spread over subjects and labels.
-
-    A plain prefix would give the smoke profile's dozen takes all from subject 001 (one split,
-    one or two labels). Instead each split gets an even share, filled round-robin over its
-    subjects, each subject starting at a different expression.
+    """At most max_takes takes: expression by expression, one (gm, gr, test) triple per round
+    (frgan.data.subsets.stratified_cap), so every expression kept has training takes in gm and gr
+    beside its test takes; within a cell the takes alternate over subjects, each expression
+    starting at a different subject (a plain prefix would give a dozen takes all of subject 001).
     """
-    chosen: list[Take] = []
-    for i, split in enumerate(SPLITS):
-        share = max_takes // len(SPLITS) + (i < max_takes % len(SPLITS))
-        chosen += _round_robin([t for t in takes if t.split == split])[:share]
-    order = {t: i for i, t in enumerate(takes)}
-    return sorted(chosen, key=order.__getitem__)
+    cells = {key: _round_robin(cell, EXPRESSIONS.index(key[0]))
+             for key, cell in cells_of(takes, lambda t: (t.expression, t.split)).items()}
+    chosen = set(stratified_cap(cells, EXPRESSIONS, max_takes))
+    return [t for t in takes if t in chosen]   # the read order stays subject by subject
 
 
-def _round_robin(takes: list[Take]) -> list[Take]:
+def _round_robin(takes: list[Take], start: int) -> list[Take]:
+    """One cell's takes: first takes of every subject, then second takes, ...; subjects from
+    position `start` (mod their number) on."""
     subjects = sorted({t.subject for t in takes})
-    queues = []
-    for k, subject in enumerate(subjects):
-        own = [t for t in takes if t.subject == subject]
-        # Take index first, expression rotated by the subject's position: spreads the labels.
-        own.sort(key=lambda t: (t.name, (EXPRESSIONS.index(t.expression) - k) % len(EXPRESSIONS)))
-        queues.append(own)
+    subjects = subjects[start % len(subjects):] + subjects[:start % len(subjects)]
+    queues = [sorted((t for t in takes if t.subject == s), key=lambda t: t.name) for s in subjects]
     interleaved = []
     for rank in range(max((len(q) for q in queues), default=0)):
         interleaved += [q[rank] for q in queues if rank < len(q)]
@@ -307,6 +309,8 @@ def iter_videos(root: str | Path, image_size: int, split: SplitMode = "authors",
     if plan.skipped_subjects:
         log.warning("MUG: %d subject folder(s) are on none of the %s split's lists and are skipped: %s",
                     len(plan.skipped_subjects), split, " ".join(plan.skipped_subjects))
+    if plan.dropped_tests:
+        log.warning(plan.dropped_tests)
     if landmarker is None:
         from frgan.conditions.landmarks import DlibLandmarker
         landmarker = DlibLandmarker()

@@ -24,12 +24,15 @@ sequences sorted by id (or shuffled with `seed` when shuffle=True) go in thirds 
 whole id range would give each split different actions. Penn's own train/test flag is not
 used. Penn names no performers, so each sequence is its own subject.
 
-`max_videos` takes a subset after the split is fixed (a video never changes split): one
-sequence at a time from the (action, split) cells in turn, so that even a dozen videos cover
-every action and every split.
+`max_videos` takes a subset after the split is fixed (a video never changes split): action by
+action, one (gm, gr, test) triple per action per round (frgan.data.subsets.stratified_cap), so
+every action in the subset has training videos for G_M and G_R beside its test videos (a dozen
+videos: 4 actions, one video per split each). Any test video whose action has no gm or no gr
+video is dropped with one logged line (drop_untrainable_tests), capped or not.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -40,11 +43,14 @@ from scipy.io import loadmat
 
 from frgan.data.actors_synth import split_of_video
 from frgan.data.errors import DatasetError
-from frgan.data.records import SPLITS, VideoRecord
+from frgan.data.records import VideoRecord
 from frgan.data.skeleton import ACTIONS, N_JOINTS
+from frgan.data.subsets import cells_of, drop_untrainable_tests, stratified_cap
 
 REQUIRED_FIELDS = ("action", "x", "y", "visibility", "nframes")
 CROP_MARGIN_PX = 5
+log = logging.getLogger(__name__)
+
 PENN_COORD_ORIGIN = 1.0  # Penn's first pixel centre is at (1, 1); ours at (0, 0)
 
 
@@ -132,20 +138,15 @@ def assign_splits(labels: list[PennLabel], seed: int, shuffle: bool = False) -> 
 
 
 def select_subset(labels: list[PennLabel], splits: dict[str, str], max_videos: int | None) -> list[PennLabel]:
-    """At most `max_videos` labels, drawn in turn from the (action, split) cells; id order."""
-    if max_videos is None or max_videos >= len(labels):
-        return sorted(labels, key=lambda lab: lab.seq)
-    cells = {(a, s): [] for a in ACTIONS for s in SPLITS}
-    for lab in sorted(labels, key=lambda lab: lab.seq):
-        cells[(lab.action, splits[lab.seq])].append(lab)
-    # Cell k of each round is (action k mod 8, split k mod 3): 24 steps visit all 24 cells, and
-    # the first 8 already cover every action and every split.
-    turn = [(ACTIONS[k % len(ACTIONS)], SPLITS[k % len(SPLITS)]) for k in range(len(ACTIONS) * len(SPLITS))]
-    chosen: list[PennLabel] = []
-    while len(chosen) < max_videos and any(cells.values()):
-        for cell in turn:
-            if cells[cell] and len(chosen) < max_videos:
-                chosen.append(cells[cell].pop(0))
+    """At most `max_videos` labels, a (gm, gr, test) triple per action per round, less the test
+    videos of actions left without gm or gr videos; id order."""
+    by_id = sorted(labels, key=lambda lab: lab.seq)
+    cells = cells_of(by_id, lambda lab: (lab.action, splits[lab.seq]))
+    chosen = stratified_cap(cells, ACTIONS, max_videos)
+    chosen, dropped = drop_untrainable_tests(chosen, lambda lab: lab.action, lambda lab: splits[lab.seq],
+                                             "Penn Action")
+    if dropped:
+        log.warning(dropped)
     return sorted(chosen, key=lambda lab: lab.seq)
 
 
