@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from frgan.config import Params
 from frgan.io import atomic_file
-from frgan.methods import Method
+from frgan.data.clipstore import TRAIN_SPLITS
+from frgan.methods import Budget, Method, distinct_clips, make_budget, one_network_steps
 from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
 from frgan.train.checkpoint import Checkpoints, load_weights
@@ -234,11 +236,14 @@ def generate_videos(task: Task, cond_key: str, device: str, video_fn: VideoFn, b
 # Configuration and files.
 
 def profile_settings(params: Params) -> dict[str, Any]:
-    """The profile knobs every baseline scales with, as FRGAN's G_M does: base width, batch,
-    G_M's step count, and the run seed and device."""
+    """The profile knobs every baseline scales with: base width, batch, the run seed and device,
+    and the training footing every method shares (issue 17): the clips of both training splits
+    (TRAIN_SPLITS, never "test") and FRGAN's whole generator budget, gm_steps + gr_steps (the
+    paper fixes neither for the baselines; 4.3 trains [39] "through the same strategy" as G_M,
+    which is about random jumps in time, not about which clips or how many steps)."""
     size = params.size
-    return {"width": size.width, "batch": size.batch, "steps": size.gm_steps,
-            "seed": params.seed, "device": params.device}
+    return {"width": size.width, "batch": size.batch, "steps": one_network_steps(params),
+            "splits": TRAIN_SPLITS, "seed": params.seed, "device": params.device}
 
 
 def training_clip_length(task: Task, params: Params) -> int:
@@ -278,9 +283,13 @@ def log_flags(balance: Optional[GanBalance]) -> dict[str, float]:
 class OneGeneratorMethod(Method):
     """The shape the predictor baselines share: the module's training function returns one
     generator, saved as generator.pt; `generate` reloads it and rolls out every test item.
-    Subclasses give `config`, `fit` (the module's training function), `build` and `video`."""
+    Subclasses give `config`, `fit` (the module's training function), `build`, `video` and
+    `training_clips` (the clips its sampler draws from, for the budget)."""
 
     def config(self, task: Task, params: Params) -> Any:
+        raise NotImplementedError
+
+    def training_clips(self, task: Task, cfg: Any) -> pd.DataFrame:
         raise NotImplementedError
 
     def fit(self, task: Task, cfg: Any, folder: Path, checkpoint_every: int, log, log_every: int) -> nn.Module:
@@ -293,11 +302,12 @@ class OneGeneratorMethod(Method):
               cond: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def train(self, task, params, out, checkpoints, log) -> None:
+    def train(self, task, params, out, checkpoints, log) -> Budget:
         cfg = self.config(task, params)
         gen = self.fit(task, cfg, checkpoints / "generator", params.train.checkpoint_every, log,
                        params.train.log_every)
         save_generator(out / "generator.pt", gen, cfg)
+        return make_budget(distinct_clips(self.training_clips(task, cfg)), cfg.steps, cfg.batch, gen)
 
     def generate(self, task, params, trained, cond_key: str = "cond") -> np.ndarray:
         cfg = self.config(task, params)

@@ -25,8 +25,9 @@ with learning rate 0.02 for G and D (the paper quotes rho_G = 0.04 decayed to 0.
 
 Image-to-video protocol (paper 4.3: each method observes the input frame; 32 frames generated):
 the model is a next-frame predictor from a history of one frame (the paper used 4 frames of
-history; our test items give one), trained on (x_s, x_{s+1}) pairs from split 'gm'
-(`Task.sample_windows` with length 1), cropped to random 32x32 patches as the authors trained
+history; our test items give one), trained on (x_s, x_{s+1}) pairs from the training splits
+gm + gr (`Task.sample_windows` with length 1, `common.profile_settings`), cropped to random
+32x32 patches as the authors trained
 (the same crop for input and target; whole frames when the side is 32 or less; G is fully
 convolutional, D only ever sees patches and is sized for them), and rolled out autoregressively for the test set's T
 frames, each scale's prediction becoming that scale's next input (the code's getRecModel).
@@ -42,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines import common
+from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.methods import register
 from frgan.task import Task
 from frgan.train import distributed as dist
@@ -77,6 +79,7 @@ class MathieuConfig:
     gdl_weight: float = 1.0
     adv_weight: float = 0.05
     gdl_alpha: float = 1.0
+    splits: tuple[str, ...] = TRAIN_SPLITS   # the clips it trains on (common.profile_settings)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,7 +249,7 @@ def train(task: Task, cfg: MathieuConfig, folder, checkpoint_every: int, log=Non
     def step(n: int) -> dict[str, float]:
         torch.manual_seed(derive_seed(cfg.seed, NAME, n))
         rng = step_rng(cfg.seed, n, NAME)
-        first, _, real, _ = task.sample_windows("gm", cfg.batch, 1, rng)
+        first, _, real, _ = task.sample_windows(cfg.splits, cfg.batch, 1, rng)
         first, target = random_patches([first, real[:, :, 0]], patch_side(task, cfg), rng)
         # the crops are drawn for the global batch, then each process keeps its rows
         inputs, targets = pyramid(dist.shard(first).to(device)), pyramid(dist.shard(target).to(device))
@@ -281,6 +284,9 @@ class Mathieu(common.OneGeneratorMethod):
 
     def fit(self, task, cfg, folder, checkpoint_every, log, log_every):
         return train(task, cfg, folder, checkpoint_every, log, log_every)
+
+    def training_clips(self, task, cfg):
+        return task.clips(cfg.splits, min_length=2)   # a frame and the one after it
 
     def build(self, task, cfg):
         return build_generator(task, cfg)

@@ -20,8 +20,9 @@ condition maps. Its history is the one observed frame, i.e. K = 1 in the code's 
 the encoder would run over K - 1 = 0 differences; we feed one zero difference (x_t - x_t), so the
 ConvLSTM starts from one step of "no motion yet". Then it rolls out autoregressively as the
 code's decoder loop does: each prediction becomes the next content input and its difference
-to the previous frame the next motion input. Training matches: a window from split 'gm'
-(`Task.sample_windows`), the first frame observed, the next T frames predicted with BPTT through
+to the previous frame the next motion input. Training matches: a window from the training
+splits gm + gr (`Task.sample_windows`, `common.profile_settings`), the first frame observed,
+the next T frames predicted with BPTT through
 the fed-back predictions; T is the profile's temporal training window (smoke 4 / 8, paper
 profile 16 actors / 32 faces; MCNet used T = 10 on KTH). At test the same rollout runs for the
 test set's number of frames.
@@ -46,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines import common
+from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.methods import register
 from frgan.task import Task
 from frgan.train import distributed as dist
@@ -69,6 +71,7 @@ class McnetConfig:
     gan_weight: float = 0.02       # beta
     gdl_alpha: float = 1.0
     margin: float = common.GAN_MARGIN
+    splits: tuple[str, ...] = TRAIN_SPLITS   # the clips it trains on (common.profile_settings)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,7 +242,7 @@ def train(task: Task, cfg: McnetConfig, folder, checkpoint_every: int, log=None,
     def step(n: int) -> dict[str, float]:
         torch.manual_seed(derive_seed(cfg.seed, NAME, n))
         rng = step_rng(cfg.seed, n, NAME)
-        first, _, real, _ = task.sample_windows("gm", cfg.batch, cfg.train_frames, rng)
+        first, _, real, _ = task.sample_windows(cfg.splits, cfg.batch, cfg.train_frames, rng)
         first, real = dist.shard(first).to(device), dist.shard(real).to(device)
         pred = gen(first, cfg.train_frames)
         # D first, as train_kth.py
@@ -277,6 +280,9 @@ class Mcnet(common.OneGeneratorMethod):
 
     def fit(self, task, cfg, folder, checkpoint_every, log, log_every):
         return train(task, cfg, folder, checkpoint_every, log, log_every)
+
+    def training_clips(self, task, cfg):
+        return task.clips(cfg.splits, min_length=cfg.train_frames + 1)   # the first frame + the window
 
     def build(self, task, cfg):
         return build_generator(task, cfg)

@@ -31,7 +31,9 @@ Choices for the image-to-video protocol (documented, not MoCoGAN's):
 - Clip length: MoCoGAN trains on 16-frame clips; here min(16, the profile's G_R clip length of
   the dataset kind) frames (16 at the synth and paper profiles, 4 / 8 at smoke), i.e. the input
   frame + 15 future frames. Test videos are T + 1 frames long (frame 0 dropped).
-- Batches draw the class uniformly, then a random gm clip of that class (`video_gan`).
+- Batches draw the class uniformly, then a random clip of that class from the training splits
+  gm + gr (`video_gan`; the clips and the gm_steps + gr_steps budget of every one-network
+  method, `common.profile_settings`).
 - Test noise: eps and h_0 of item i come from (seed, "mocogan-test"), drawn once for all items,
   so videos do not depend on the batch size. No condition maps: cond_key "cond" and
   "cond_gt" give the same videos.
@@ -47,9 +49,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from baselines import common
 from baselines import video_gan as vg
 from frgan.config import Params
-from frgan.methods import Log, Method, register
+from frgan.data.clipstore import TRAIN_SPLITS
+from frgan.methods import Budget, Log, Method, distinct_clips, make_budget, register
 from frgan.nets.blocks import init_weights
 from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
@@ -67,7 +71,7 @@ CLIP_FRAMES = 16     # MoCoGAN's training clips
 class MocoganConfig:
     width: int                      # base channels (MoCoGAN: 64)
     batch: int
-    steps: int                      # = gm_steps
+    steps: int                      # = gm_steps + gr_steps (common.profile_settings)
     frames: int                     # training video length (input frame + future frames)
     labels: tuple[str, ...]         # the store's labels: the one-hot vocabulary
     content_dim: int = CONTENT_DIM
@@ -78,6 +82,7 @@ class MocoganConfig:
     first_frame_weight: float = vg.FIRST_FRAME_WEIGHT
     seed: int = 0
     device: str = "cpu"
+    splits: tuple[str, ...] = TRAIN_SPLITS   # the clips it trains on (common.profile_settings)
 
     def fingerprint(self, data: str) -> str:
         from frgan.tracking import params_hash
@@ -188,13 +193,18 @@ def split_video_logits(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 # Configuration and noise.
 
 def make_config(task: Task, params: Params) -> MocoganConfig:
-    size = params.size
+    size, settings = params.size, common.profile_settings(params)
     profile_clip = size.gr_clip_actors if task.kind == "actors" else size.gr_clip_faces
     labels = vg.store_labels(task)
-    trainable = vg.training_labels(task, "gm", 2)
-    frames = min(CLIP_FRAMES, profile_clip, vg.longest_clip(task, "gm", trainable))
-    return MocoganConfig(width=size.width, batch=size.batch, steps=size.gm_steps, frames=frames,
-                         labels=labels, seed=params.seed, device=params.device)
+    trainable = vg.training_labels(task, settings["splits"], 2)
+    frames = min(CLIP_FRAMES, profile_clip, vg.longest_clip(task, settings["splits"], trainable))
+    return MocoganConfig(**settings, frames=frames, labels=labels)
+
+
+def training_clips(task: Task, cfg: MocoganConfig):
+    """The clips `train_mocogan` draws from: every clip of cfg.frames+ frames in cfg.splits
+    (the labels it trains on are exactly those that have one)."""
+    return task.clips(cfg.splits, min_length=cfg.frames)
 
 
 def draw_noise(n: int, frames: int, motion_dim: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -222,12 +232,12 @@ def train_mocogan(task: Task, cfg: MocoganConfig, folder: Path, checkpoint_every
     d_video = dist.prepare(build_video_discriminator(task.size, cfg).to(device))
     opt_g = vg.adam(gen, cfg.lr, cfg.betas)
     opt_d = vg.adam([d_image, d_video], cfg.lr, cfg.betas)
-    trainable = vg.training_labels(task, "gm", cfg.frames)
+    trainable = vg.training_labels(task, cfg.splits, cfg.frames)
 
     def step(n: int) -> dict[str, float]:
         rng = step_rng(cfg.seed, n, "mocogan")
         noise = torch.Generator().manual_seed(derive_seed(cfg.seed, "mocogan-noise", n))
-        first, real, names = vg.sample_labelled_clips(task, "gm", cfg.batch, cfg.frames, rng, trainable)
+        first, real, names = vg.sample_labelled_clips(task, cfg.splits, cfg.batch, cfg.frames, rng, trainable)
         classes = vg.label_indices(names, cfg.labels)
         h0, eps = draw_noise(len(names), cfg.frames, cfg.motion_dim, noise)
         picks = torch.as_tensor(rng.integers(0, cfg.frames, len(names)))
@@ -299,8 +309,8 @@ def generate_videos(task: Task, cfg: MocoganConfig, gen: MocoganGenerator, batch
 # The method.
 
 def _config_from(saved: dict, device: str) -> MocoganConfig:
-    return replace(MocoganConfig(**{**saved, "labels": tuple(saved["labels"]), "betas": tuple(saved["betas"])}),
-                   device=device)
+    tuples = {key: tuple(saved[key]) for key in ("labels", "betas", "splits") if key in saved}
+    return replace(MocoganConfig(**{**saved, **tuples}), device=device)
 
 
 @dataclass(frozen=True)
@@ -308,10 +318,11 @@ class Mocogan(Method):
     name: str = "mocogan"
     summary: str = "MoCoGAN (Tulyakov et al. 2018): encoder content + one-hot class + GRU motion"
 
-    def train(self, task, params, out, checkpoints, log) -> None:
+    def train(self, task, params, out, checkpoints, log) -> Budget:
         cfg = make_config(task, params)
         gen = train_mocogan(task, cfg, Path(checkpoints), params.train.checkpoint_every, log, params.train.log_every)
         vg.save_weights(Path(out) / WEIGHTS, cfg, {"generator": gen.state_dict()})
+        return make_budget(distinct_clips(training_clips(task, cfg)), cfg.steps, cfg.batch, gen)
 
     def generate(self, task, params, trained, cond_key="cond") -> np.ndarray:
         # cond_key is ignored: MoCoGAN uses no condition maps, so both keys give the same videos.

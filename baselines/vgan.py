@@ -20,16 +20,19 @@ frame), L1 terms as means (see `video_gan.first_frame_l1`). Adam lr 2e-4, betas 
 then one generator step, per iteration.
 
 Protocol (FRGAN paper 4.3): "we train an individual VGAN for different action categories with
-randomly picked video clips": one network per label present in split "gm", trained on random
-clips of that label only; at generation each test item uses the network of its label.
+randomly picked video clips": one network per label present in the training splits (gm + gr,
+the clips of every method, `common.profile_settings`), trained on random clips of that label
+only; at generation each test item uses the network of its label.
 Choices:
-- Steps: the profile's `gm_steps` is the *total*, split evenly over the labels (the first
-  `gm_steps % n` labels take one more), so VGAN costs as many generator steps as FRGAN's G_M
-  whatever the number of classes.
+- Steps: the one-network budget, gm_steps + gr_steps, is the *total* over all labels, split
+  evenly (the first `steps % n` labels take one more). Issue 17 asks for the same budget of
+  generator updates and samples seen for every method; shared, VGAN's generator updates (and
+  samples seen) equal everyone else's whatever the number of classes. Each class network thus
+  gets 1/n of the updates of a single network; the paper says nothing of VGAN's steps.
 - Clip length: the video is frame 0 (the input) + T future frames, T the test length
   (paper 4.3: 32), so one forward pass makes a whole test video (33 frames at the paper's
-  size: odd, so time is upsampled only in the lifting layer). Where the gm split has no clip
-  that long for some label, the video is as long as the shortest label's longest clip and a
+  size: odd, so time is upsampled only in the lifting layer). Where the training splits have
+  no clip that long for some label, the video is as long as the shortest label's longest clip and a
   test video is rolled out block by block, each block starting at the last frame of the one
   before (documented in `rollout`).
 - No condition maps, so cond_key "cond" and "cond_gt" give the same videos.
@@ -44,10 +47,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from baselines import common
 from baselines import video_gan as vg
 from frgan.config import Params
+from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.data.errors import DatasetError
-from frgan.methods import Log, Method, register
+from frgan.methods import Budget, Log, Method, distinct_clips, make_budget, register
 from frgan.nets.blocks import Up3d, blend, init_weights, temporal_strides
 from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
@@ -62,7 +67,7 @@ WEIGHTS = "vgan.pt"
 class VganConfig:
     width: int                      # base channels (VGAN: 64)
     batch: int                      # VGAN: 64; the profile's batch
-    steps: int                      # total generator steps over all labels (= gm_steps)
+    steps: int                      # total generator steps over all labels (= gm_steps + gr_steps)
     frames: int                     # video length: input frame + future frames
     labels: tuple[str, ...]         # one network per label (paper 4.3)
     lr: float = 2e-4                # REFERENCE-NOTES
@@ -71,6 +76,7 @@ class VganConfig:
     first_frame_weight: float = vg.FIRST_FRAME_WEIGHT
     seed: int = 0
     device: str = "cpu"
+    splits: tuple[str, ...] = TRAIN_SPLITS   # the clips it trains on (common.profile_settings)
 
     def steps_of(self, label: str) -> int:
         """This label's share of `steps` (at least 1)."""
@@ -145,13 +151,17 @@ def build_discriminator(image_size: int, cfg: VganConfig) -> vg.VideoDiscriminat
 # Configuration from the profile.
 
 def make_config(task: Task, params: Params) -> VganConfig:
-    size = params.size
+    settings = common.profile_settings(params)           # the shared clips and step budget
     future = task.test_items().n_frames                 # T: the frames every method generates
     min_clip = 2                                        # input + at least one future frame
-    labels = tuple(vg.training_labels(task, "gm", min_clip))
-    frames = min(future + 1, vg.longest_clip(task, "gm", labels))
-    return VganConfig(width=size.width, batch=size.batch, steps=size.gm_steps, frames=frames,
-                      labels=labels, seed=params.seed, device=params.device)
+    labels = tuple(vg.training_labels(task, settings["splits"], min_clip))
+    frames = min(future + 1, vg.longest_clip(task, settings["splits"], labels))
+    return VganConfig(**settings, frames=frames, labels=labels)
+
+
+def training_clips(task: Task, cfg: VganConfig):
+    """The clips `train_label` draws from, over all labels (cfg.frames+ frames in cfg.splits)."""
+    return task.clips(cfg.splits, min_length=cfg.frames)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,7 +185,7 @@ def generator_losses(out: VganOutput, first: torch.Tensor, disc: nn.Module, cfg:
 
 def train_label(task: Task, cfg: VganConfig, label: str, folder: Path, checkpoint_every: int,
                 log: Optional[Log] = None, log_every: int = 10, step_offset: int = 0) -> VganGenerator:
-    """Train the VGAN of one label on random gm clips of that label; resumable."""
+    """Train the VGAN of one label on random clips of that label (cfg.splits); resumable."""
     device = torch.device(cfg.device)
     seed_everything(derive_seed(cfg.seed, "vgan-init", label))
     dist.check_batch(cfg.batch, "vgan")
@@ -185,7 +195,7 @@ def train_label(task: Task, cfg: VganConfig, label: str, folder: Path, checkpoin
 
     def step(n: int) -> dict[str, float]:
         first, real = (dist.shard(x).to(device) for x in vg.sample_clips(
-            task, "gm", cfg.batch, cfg.frames, step_rng(cfg.seed, n, f"vgan/{label}"), label=label))
+            task, cfg.splits, cfg.batch, cfg.frames, step_rng(cfg.seed, n, f"vgan/{label}"), label=label))
         out = gen(first)
         vg.set_requires_grad([disc], True)
         d_loss = vg.discriminator_bce(disc(real), disc(out.video.detach()))
@@ -246,7 +256,7 @@ def generate_videos(task: Task, cfg: VganConfig, networks: dict[str, VganGenerat
     missing = sorted(set(labels) - set(networks))
     if missing:
         raise DatasetError(f"VGAN: no network for test labels {missing} (trained: {sorted(networks)}); "
-                           "split 'gm' has no clip of them")
+                           f"training splits {' + '.join(cfg.splits)} have no clip of them")
     videos = np.zeros((len(labels), items.n_frames, task.size, task.size, 3), np.uint8)
     for label, gen in networks.items():
         rows = np.flatnonzero(np.asarray(labels) == label)
@@ -266,18 +276,20 @@ class Vgan(Method):
     name: str = "vgan"
     summary: str = "VGAN (Vondrick et al. 2016), conditional: one network per class, fg/bg streams"
 
-    def train(self, task, params, out, checkpoints, log) -> None:
+    def train(self, task, params, out, checkpoints, log) -> Budget:
         cfg = make_config(task, params)
         networks = train_all(task, cfg, Path(checkpoints), params.train.checkpoint_every, log,
                              params.train.log_every)
         vg.save_weights(Path(out) / WEIGHTS, cfg, {label: g.state_dict() for label, g in networks.items()})
+        steps = sum(cfg.steps_of(label) for label in cfg.labels)   # = cfg.steps (>= 1 per label)
+        return make_budget(distinct_clips(training_clips(task, cfg)), steps, cfg.batch, *networks.values())
 
     def generate(self, task, params, trained, cond_key="cond") -> np.ndarray:
         # cond_key is ignored: VGAN uses no condition maps, so both keys give the same videos.
         payload = vg.load_weights(Path(trained) / WEIGHTS)
         saved = payload["config"]
-        cfg = replace(VganConfig(**{**saved, "labels": tuple(saved["labels"]), "betas": tuple(saved["betas"])}),
-                      device=params.device)
+        tuples = {key: tuple(saved[key]) for key in ("labels", "betas", "splits") if key in saved}
+        cfg = replace(VganConfig(**{**saved, **tuples}), device=params.device)
         networks = {}
         for label, state in payload["states"].items():
             networks[label] = VganGenerator(task.size, cfg.frames, width=cfg.width)

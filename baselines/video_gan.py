@@ -165,8 +165,9 @@ def one_hot(indices: torch.Tensor, n_classes: int) -> torch.Tensor:
     return F.one_hot(indices, n_classes).float()
 
 
-def training_labels(task: Task, split: str, min_length: int) -> list[str]:
-    """The labels that have at least one clip of `min_length` frames in `split`, sorted."""
+def training_labels(task: Task, split: str | Sequence[str], min_length: int) -> list[str]:
+    """The labels that have at least one clip of `min_length` frames in `split` (one split name or
+    several, e.g. TRAIN_SPLITS), sorted."""
     clips = task.clips(split, min_length=min_length)
     return sorted(clips.label.unique())
 
@@ -179,7 +180,7 @@ def with_first_frame(first: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     return torch.cat([first.unsqueeze(2), window], dim=2)
 
 
-def sample_clips(task: Task, split: str, batch: int, frames: int, rng: np.random.Generator,
+def sample_clips(task: Task, split: str | Sequence[str], batch: int, frames: int, rng: np.random.Generator,
                  label: Optional[str] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(first frames (B,3,H,W), clips (B,3,frames,H,W) starting at them). Conditions are dropped:
     neither baseline uses them."""
@@ -187,7 +188,7 @@ def sample_clips(task: Task, split: str, batch: int, frames: int, rng: np.random
     return first, with_first_frame(first, window)
 
 
-def sample_labelled_clips(task: Task, split: str, batch: int, frames: int, rng: np.random.Generator,
+def sample_labelled_clips(task: Task, split: str | Sequence[str], batch: int, frames: int, rng: np.random.Generator,
                           labels: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Like `sample_clips`, with the class of each sample: classes drawn uniformly from `labels`,
     then each class's samples drawn from its clips (Task samples one class per call)."""
@@ -202,7 +203,7 @@ def sample_labelled_clips(task: Task, split: str, batch: int, frames: int, rng: 
     return torch.cat(firsts), torch.cat(clips), names
 
 
-def longest_clip(task: Task, split: str, labels: Sequence[str]) -> int:
+def longest_clip(task: Task, split: str | Sequence[str], labels: Sequence[str]) -> int:
     """The longest clip length every one of `labels` has in `split` (the shortest class maximum)."""
     return int(min(task.clips(split, label=name).length.max() for name in labels))
 

@@ -7,7 +7,8 @@ The paper under reproduction: "Our method and [39] share the same 3DMM-based con
 generator" (4.2), "we train [39] through the same strategy of our motion forecasting network
 G_M" (4.3) and "Without residual learning, our network decays to [39]" (4.4). So the conditions
 p are the task's motion maps (normal maps or joint heatmaps), pairs are FRGAN's random jumps
-in time (`Task.sample_pairs` on split 'gm'), and the network is FRGAN's `MotionForecaster`
+in time (`Task.sample_pairs`, on both training splits like every one-network method:
+`common.profile_settings`), and the network is FRGAN's `MotionForecaster`
 configured as the analogy network of [39]'s code (rubenvillegas/icml2017hierchvid,
 model_analogy.py), rather than a copy of it:
 
@@ -46,6 +47,7 @@ import numpy as np
 import torch
 
 from baselines import common
+from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.methods import register
 from frgan.nets import MotionForecaster
 from frgan.nets.critics import join
@@ -70,6 +72,7 @@ class Villegas17Config:
     gan_weight: float = 1.0     # gamma (train_penn.py default)
     feat_weight: float = 0.0    # alpha = beta = 1 in [39]; needs AlexNet/hourglass weights: off
     margin: Optional[float] = None  # [39]'s code: 0.3; off: trained "through the same strategy" as G_M
+    splits: tuple[str, ...] = TRAIN_SPLITS   # the clips it trains on (common.profile_settings)
 
 
 def build_generator(task: Task, cfg: Villegas17Config) -> MotionForecaster:
@@ -114,7 +117,7 @@ def train(task: Task, cfg: Villegas17Config, folder, checkpoint_every: int, log=
     def step(n: int) -> dict[str, float]:
         torch.manual_seed(derive_seed(cfg.seed, NAME, n))
         rng = step_rng(cfg.seed, n, NAME)
-        I_t, M_t, I_tk, M_tk = (dist.shard(x).to(device) for x in task.sample_pairs("gm", cfg.batch, rng))
+        I_t, M_t, I_tk, M_tk = (dist.shard(x).to(device) for x in task.sample_pairs(cfg.splits, cfg.batch, rng))
         # G first, as [39]'s loop: L_img + gamma * L_GAN
         common.requires_grad(disc, False)
         pred = gen(I_t, M_t, M_tk).output
@@ -150,6 +153,9 @@ class Villegas17(common.OneGeneratorMethod):
 
     def fit(self, task, cfg, folder, checkpoint_every, log, log_every):
         return train(task, cfg, folder, checkpoint_every, log, log_every)
+
+    def training_clips(self, task, cfg):
+        return task.clips(cfg.splits, min_length=2)   # a pair needs t and t + k >= t + 1
 
     def build(self, task, cfg):
         return build_generator(task, cfg)

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from frgan.config import ACTOR_DATASETS, Params
-from frgan.data.clipstore import ClipStore
+from frgan.data.clipstore import ClipStore, split_names
 from frgan.data.errors import DatasetError
 from frgan.data.skeleton import N_JOINTS
 
@@ -96,31 +96,37 @@ class Task:
 
     # -- training samples -----------------------------------------------------------------------
 
-    def clips(self, split: str, min_length: int = 2, label: Optional[str] = None) -> pd.DataFrame:
-        """The split's clips of at least `min_length` frames (only class `label` if given)."""
-        clips = self.store.split(split)
+    def clips(self, split: str | Sequence[str], min_length: int = 2, label: Optional[str] = None) -> pd.DataFrame:
+        """The clips of a split, or of several (e.g. TRAIN_SPLITS: gm + gr), of at least
+        `min_length` frames (only class `label` if given)."""
+        names = split_names(split)
+        clips = self.store.split(names)
         clips = clips[clips.length >= min_length]
         if label is not None:
             clips = clips[clips.label == label]
         if clips.empty:
-            raise DatasetError(f"{self.store.root}: split {split!r} has no clip of {min_length}+ frames"
+            shown = " + ".join(map(repr, names))   # "split 'gm'" or "split 'gm' + 'gr'"
+            raise DatasetError(f"{self.store.root}: split {shown} has no clip of {min_length}+ frames"
                                + (f" labelled {label!r}" if label is not None else ""))
         return clips
 
-    def _starts_lengths(self, split: str, min_length: int, label: Optional[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _starts_lengths(self, split: str | Sequence[str], min_length: int,
+                        label: Optional[str]) -> tuple[np.ndarray, np.ndarray]:
         """`clips(...)`'s start and length columns as arrays, cached: the samplers draw from the
         same clips every training step (filtering the index table each time cost more than
-        drawing)."""
-        key = (split, min_length, label)
+        drawing). The key holds the tuple of split names, so "gm" and ("gm", "gr") differ."""
+        key = (split_names(split), min_length, label)
         cached = self._sampling_tables.get(key)
         if cached is None:
             clips = self.clips(split, min_length=min_length, label=label)
             cached = self._sampling_tables[key] = (clips.start.to_numpy(), clips.length.to_numpy())
         return cached
 
-    def sample_pairs(self, split: str, batch: int, rng: np.random.Generator, label: Optional[str] = None):
-        """G_M training pairs with random jumps in time (paper 3.2): for each sample a clip, a
-        random t and a random k >= 1. Returns I_t, M_t, I_{t+k}, M_{t+k}."""
+    def sample_pairs(self, split: str | Sequence[str], batch: int, rng: np.random.Generator,
+                     label: Optional[str] = None):
+        """G_M training pairs with random jumps in time (paper 3.2): for each sample a clip (of
+        split `split`, or of several splits, uniformly over their clips), a random t and a random
+        k >= 1. Returns I_t, M_t, I_{t+k}, M_{t+k}."""
         starts, lengths = self._starts_lengths(split, 2, label)
         picked = rng.integers(0, len(starts), batch)
         length = lengths[picked]
@@ -146,6 +152,33 @@ class Task:
         return (self.frames_of_rows(first), self.cond_of_rows(first),
                 frames.transpose(1, 2), conds.transpose(1, 2))
 
+    def sample_anchored_windows(self, split: str | Sequence[str], batch: int, length: int, horizon: int,
+                                rng: np.random.Generator, label: Optional[str] = None):
+        """G_R training windows forecast from as far back as at test time (issue 17, item 3).
+
+        At test, G_M forecasts every one of the T = `horizon` frames from the one input frame and
+        G_R refines them in consecutive windows of K = `length` (`refine_long_clip`), so window w
+        holds frames at forecast distances wK+1 .. wK+K. Here each sample draws one of those
+        windows (`refine_window_offsets`), an anchor frame I_a in a clip, and the K frames at the
+        same distances after it: G_R learns on coarse frames exactly as stale as the ones it
+        refines at test. (Paper 3.3/4.1 train G_R on K-frame clips of split 2 and say nothing of
+        where G_M's input frame lies; `sample_windows`, the frame right before the window,
+        covers distances 1..K only.) Returns I_a (B,3,H,W), M_a (B,C,H,W), real clip
+        (B,3,K,H,W), condition clip (B,C,K,H,W)."""
+        starts, lengths = self._starts_lengths(split, length + 1, label)
+        reach = max(horizon, length) + 1            # anchor + the farthest forecast frame
+        if lengths.max() < reach:
+            shown = " + ".join(map(repr, split_names(split)))
+            raise DatasetError(f"{self.store.root}: split {shown} has no clip of {reach} frames: G_R cannot "
+                               f"train on forecasts {horizon} frames ahead, as the test asks (test_index.csv "
+                               f"n_targets = {horizon}, G_R clip length {length})")
+        picked = rng.integers(0, len(starts), batch)
+        anchor, rows = anchored_window_rows(starts[picked], lengths[picked], length, horizon, rng)
+        frames = self.frames_of_rows(rows.ravel()).reshape(batch, length, 3, self.size, self.size)
+        conds = self.cond_of_rows(rows.ravel()).reshape(batch, length, self.channels, self.size, self.size)
+        return (self.frames_of_rows(anchor), self.cond_of_rows(anchor),
+                frames.transpose(1, 2), conds.transpose(1, 2))
+
     # -- the test set ---------------------------------------------------------------------------
 
     def _load_array(self, name: str) -> np.ndarray:
@@ -157,8 +190,27 @@ class Task:
             raise DatasetError(f"{path}: missing, truncated or not a .npy array ({type(exc).__name__}); "
                                "rerun the conditions stage") from None
 
+    def _test_index(self) -> pd.DataFrame:
+        path = self.conditions / "test_index.csv"
+        try:
+            return pd.read_csv(path, dtype={"clip_id": str, "subject": str})
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"{path}: missing or unreadable ({type(exc).__name__}); "
+                               "rerun the conditions stage") from None
+
+    def horizon(self) -> int:
+        """T, the frames each test video has (test_index.csv's n_targets, the same for every
+        item), what `generate` produces. Train stages may read it: it is fixed by the
+        conditions stage (actors: pose_predict; faces: the shortest reference - 1), which every
+        train stage depends on, and it carries no test frame."""
+        index = self._test_index()
+        if "n_targets" not in index or index.empty or index.n_targets.nunique() != 1 or index.n_targets.iloc[0] < 1:
+            raise DatasetError(f"{self.conditions / 'test_index.csv'}: expected one n_targets >= 1 shared "
+                               "by every item; rerun the conditions stage")
+        return int(index.n_targets.iloc[0])
+
     def test_items(self) -> TestItems:
-        index = pd.read_csv(self.conditions / "test_index.csv", dtype={"clip_id": str, "subject": str})
+        index = self._test_index()
         starts = self.store.index.set_index("clip_id").loc[index.clip_id, "start"].values
         input_rows = starts + index.input_frame.values
         inputs = self.frames_of_rows(input_rows)
@@ -181,3 +233,29 @@ class Task:
             truth = (np.asarray(self._open_maps("test_truth.u8", (n, t, s, s, 3)))
                      if truth_path.is_file() else None)
         return TestItems(index, inputs, input_cond, cond, cond_gt, truth)
+
+
+# -- G_R's windows: where they lie at test time, and training windows placed the same way ---------
+
+def refine_window_offsets(horizon: int, length: int) -> np.ndarray:
+    """First forecast distance - 1 of each window G_R refines at test (`refine_long_clip`):
+    0, K, 2K, ... < T. The last window, when T is not a multiple of K, holds fewer than K real
+    frames (the rest is padding, dropped); its training twin is shifted back to T - K, so it has
+    K real frames and still ends at distance T: training never sees distances beyond T, which
+    no test frame has. With T <= K there is one window, at 0 (distances 1..K cover 1..T)."""
+    offsets = np.arange(0, horizon, length)
+    return np.minimum(offsets, max(horizon - length, 0))
+
+
+def anchored_window_rows(starts: np.ndarray, lengths: np.ndarray, length: int, horizon: int,
+                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Store rows of anchor frames (B,) and of their windows (B, K) for clips (start, length):
+    a test-time window offset o uniform over `refine_window_offsets` (each window is one G_R call
+    at test, so each weighs the same), o capped at L - 1 - K where the clip is too short for it
+    (such a clip's window is its last K frames, the farthest it can reach), then an anchor a
+    uniform in [0, L-1-K-o]; the window is frames a+o+1 .. a+o+K (forecast distances o+1..o+K)."""
+    offsets = refine_window_offsets(horizon, length)
+    o = np.minimum(offsets[rng.integers(0, len(offsets), len(starts))], lengths - 1 - length)
+    anchor = starts + rng.integers(0, lengths - length - o)
+    rows = (anchor + o + 1)[:, None] + np.arange(length)[None, :]
+    return anchor, rows

@@ -184,6 +184,35 @@ def find_runs(tags: dict[str, str], experiment: str = EXPERIMENT) -> list[str]:
     return [r.info.run_id for r in client.search_runs([found.experiment_id], query, order_by=["attributes.start_time DESC"])]
 
 
+def latest_run_seconds(stage_prefix: str, keys: tuple[str, ...],
+                       experiment: str = EXPERIMENT) -> dict[tuple[str, ...], float]:
+    """Seconds from start to end of the newest FINISHED run per value of the tags `keys`, among
+    the runs whose `stage` tag starts with `stage_prefix` (e.g. "train@": per dataset, method and
+    seed). Runs missing one of the tags are skipped; an empty dict when the store has none."""
+    uri = tracking_uri()
+    check_reachable(uri)
+    _quiet_mlflow()
+    import mlflow
+    client = mlflow.MlflowClient(uri)
+    with store_lock(uri):   # the first call may create a fresh SQLite store's schema
+        found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return {}
+    query = f"tags.stage LIKE '{stage_prefix}%' and attributes.status = 'FINISHED'"
+    seconds: dict[tuple[str, ...], float] = {}
+    token = None
+    while True:   # every page: a store of many reruns holds more runs than one page
+        page = client.search_runs([found.experiment_id], query, order_by=["attributes.start_time DESC"],
+                                  page_token=token)
+        for run in page:
+            key = tuple(run.data.tags.get(k) for k in keys)
+            if None not in key and key not in seconds and run.info.end_time is not None:
+                seconds[key] = (run.info.end_time - run.info.start_time) / 1000
+        token = page.token
+        if not token:
+            return seconds
+
+
 @contextlib.contextmanager
 def child_run(name: str, experiment: str, tags: dict[str, str]) -> Iterator[Any]:
     """A run in `experiment` nested under the active run (MLflow allows the parent to live in

@@ -3,7 +3,7 @@
     python -m pipelines.conditions --dataset actors-synth
 
 Faces: 3DMM fit of every frame -> normal maps, and the retargeting sets for evaluation.
-Actors: the pose LSTM trained on split 1 and its predictions for the test split.
+Actors: the pose LSTM trained on every training clip (gm + gr) and its predictions for the test split.
 Outs: data/conditions/<dataset>/, reports/figures/conditions-<dataset>*.png,
 reports/metrics/conditions-<dataset>.json.
 """

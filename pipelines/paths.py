@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Optional
 
 REFERENCE = "reference"   # the method name of Table 1's Reference row: real videos, no training seed
-METRICS_DIR = Path("reports/metrics")   # evaluate-<dataset>-<method>[-seed<s>].json (DVC metrics)
+METRICS_DIR = Path("reports/metrics")   # evaluate-<dataset>-<method>[-seed<s>].json (DVC metrics),
+                                        # train-<dataset>-<method>-seed<s>.json (training budgets)
 PLOTS_DIR = Path("reports/plots")       # the same name .csv: per-frame scores (DVC plots)
 VIDEOS_DIR = Path("reports/videos")     # the same name .csv: per-video scores (pooled intervals, paired tests)
 
@@ -41,6 +42,11 @@ def run_stem(dataset: str, method: str, seed: Optional[int]) -> str:
 def result_name(dataset: str, method: str, seed: Optional[int]) -> str:
     """The stem of evaluate's files: evaluate-<dataset>-<method>[-seed<s>]."""
     return f"evaluate-{run_stem(dataset, method, seed)}"
+
+
+def train_metrics_path(dataset: str, method: str, seed: int) -> Path:
+    """train's budget record (DVC metrics): clips, generator steps, samples seen, parameters."""
+    return METRICS_DIR / f"train-{run_stem(dataset, method, seed)}.json"
 
 
 def sheet_path(dataset: str, method: str, seed: int) -> Path:

@@ -23,6 +23,15 @@ title names it, so synthetic numbers never read as MUG or Penn Action numbers.
 Table 1's "Reference" row (ACD of real training videos) is the evaluate JSON with method
 "reference", written by the `reference` stage (pipelines/reference.py).
 
+The floor (not in the paper): Tables 1, 3 and 4 carry a row "Copy the input frame", the method
+copy-input (every output frame = the input frame), and claims.md says for every method whether it
+beats it in MSE (paired on the same test videos). Tables 1 and 4 also show MSE/PSNR against the
+true retargeted video on faces-synth (columns marked as not in the paper).
+
+reports/tables/budget.{md,csv}: per dataset, method and training seed, the training budget of
+reports/metrics/train-<dataset>-<method>-seed<s>.json (the train stages write them) and the train
+run's wall time from MLflow (not hashed into the report key: it differs on every run).
+
 The regression gates (smoke baseline, published numbers) are `python -m pipelines.check`.
 """
 from __future__ import annotations
@@ -40,7 +49,8 @@ from frgan.config import Params
 from frgan.data.errors import DatasetError
 from frgan.io import atomic_dir, atomic_file
 from pipelines import _stage
-from pipelines.paths import METRICS_DIR, PLOTS_DIR, REFERENCE, VIDEOS_DIR, result_name, seed_of_name
+from pipelines.paths import (METRICS_DIR, PLOTS_DIR, REFERENCE, VIDEOS_DIR, result_name, seed_of_name,
+                            train_metrics_path)
 
 PUBLISHED = Path("reports/published.yaml")
 TABLES_DIR = Path("reports/tables")
@@ -58,6 +68,11 @@ DATASET_TITLES = {
 PAPER_DATASET = {"faces": "MUG", "actors": "Penn Action"}
 
 
+def no_dataset(task: str) -> str:
+    """What a table says where report.<task>_dataset is null (a graph with one kind of dataset)."""
+    return f"no {task} dataset in this graph (report.{task}_dataset: null)"
+
+
 # ---------------------------------------------------------------------------------------------
 # The tables' layout: rows are methods, columns are metrics of the faces or the actors dataset.
 
@@ -68,6 +83,8 @@ class Row:
     paper_row: str          # the row in reports/published.yaml
     reference: bool = False  # real videos, not a method: left out of the ordering claims
     source: str = ""         # for a row no method produces yet: what would
+    floor: bool = False      # the copy-input floor (not in the paper): no published value, left out
+                             # of the paper's orderings and claims; claims.md compares every method with it
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,11 @@ class Column:
     label: str    # the paper's column label
     metric: str   # the key in the evaluate JSON
     task: str     # "faces" or "actors": which dataset (report.faces_dataset / actors_dataset)
+    direction: str = ""   # only for a column not in the paper (published.yaml gives the paper's)
+
+    @property
+    def in_paper(self) -> bool:
+        return not self.direction
 
 
 @dataclass(frozen=True)
@@ -84,32 +106,49 @@ class TableSpec:
     rows: tuple[Row, ...]
     columns: tuple[Column, ...]
     note: str = ""
+    footer: str = ""   # printed under the rows
 
 
 ACD = (Column("ACD-I", "acd_i", "faces"), Column("ACD-C", "acd_c", "faces"))
+# Not in the paper: on faces-synth the true retargeted video exists (MUG has none: "-"), so every
+# method, and the floor, also gets a pixel score against it.
+FACES_TRUTH = (Column("MSE (true video)", "mse", "faces", direction="lower"),
+               Column("PSNR (true video)", "psnr", "faces", direction="higher"))
+FLOOR_METHOD = "copy-input"
+FLOOR = Row("Copy the input frame", FLOOR_METHOD, "", floor=True)
+FACES_TRUTH_NOTE = ("MSE (true video), PSNR (true video): against the true retargeted video, which only "
+                    "faces-synth has (\"-\" on MUG); not in the paper.")
+FLOOR_NOTE = "Copy the input frame: every output frame is the input frame (the floor; not in the paper)."
+ACD_FLOOR_NOTE = (f"{FLOOR_NOTE} Its ACD-I and ACD-C are 0 by construction: ACD alone rewards a still "
+                  "video, which is why the paper has the Reference row.")
 TABLES = (
     TableSpec(1, "video generation quality (ACD), facial expression retargeting", (
         Row("MCNet", "mcnet", "MCNet [38]"),
         Row("Villegas et al.", "villegas17", "Villegas et al. [39]"),
         Row("MoCoGAN", "mocogan", "MoCoGAN [37]"),
         Row("FRGAN", "frgan", "Ours"),
+        FLOOR,
         Row("Reference", "reference", "Reference", reference=True,
             source="ACD of the real training videos: the `reference` stage "
                    "(python -m pipelines.reference) writes it"),
-    ), ACD, note="Reference: ACD of the real training videos."),
+    ), ACD + FACES_TRUTH, note=f"Reference: ACD of the real training videos. {FACES_TRUTH_NOTE}",
+        footer=ACD_FLOOR_NOTE),
     TableSpec(3, "MSE, human pose forecasting", (
         Row("VGAN", "vgan", "VGAN [40]"),
         Row("Mathieu et al.", "mathieu", "Mathieu et al. [17]"),
         Row("Villegas et al.", "villegas17", "Villegas et al. [39]"),
         Row("FRGAN", "frgan", "Ours"),
+        FLOOR,
     ), (Column("MSE", "mse", "actors"), Column("MSE (GT)", "mse_gt", "actors")),
-        note="MSE (GT): conditions from ground-truth poses instead of the pose LSTM's."),
+        note="MSE (GT): conditions from ground-truth poses instead of the pose LSTM's.", footer=FLOOR_NOTE),
     TableSpec(4, "ablation study", (
         Row("G_M without dense, no G_R", "frgan-no-dense", "G_M without dense, no G_R"),
         Row("G_M (dense) only", "frgan-gm-only", "G_M (dense) only"),
         Row("G_M (dense) + G_R", "frgan", "G_M (dense) + G_R"),
-    ), ACD + (Column("MSE", "mse_gt", "actors"),),
-        note="MSE with conditions from ground-truth poses (`mse_gt`), as the paper's section 4.4."),
+        FLOOR,
+    ), ACD + (Column("MSE", "mse_gt", "actors"),) + FACES_TRUTH,
+        note=f"MSE with conditions from ground-truth poses (`mse_gt`), as the paper's section 4.4. "
+             f"{FACES_TRUTH_NOTE}", footer=ACD_FLOOR_NOTE),
 )
 
 
@@ -320,10 +359,13 @@ class Table:
     def title(self) -> str:
         used = {c.task for c in self.spec.columns}
         if len(used) == 1:
-            where = f"reproduced on {DATASET_TITLES[self.datasets[used.pop()]]}"
+            task = used.pop()
+            where = (f"reproduced on {DATASET_TITLES[self.datasets[task]]}" if self.datasets[task]
+                     else no_dataset(task))
         else:
-            parts = [f"{'/'.join(c.label for c in self.spec.columns if c.task == task)} on "
-                     f"{DATASET_TITLES[self.datasets[task]]}" for task in ("faces", "actors")]
+            parts = [f"{'/'.join(c.label for c in self.spec.columns if c.task == task)}"
+                     + (f" on {DATASET_TITLES[self.datasets[task]]}" if self.datasets[task] else f": {no_dataset(task)}")
+                     for task in ("faces", "actors")]
             where = "reproduced with " + "; ".join(parts)
         return f"Table {self.spec.number}: {self.spec.subject}, {where}"
 
@@ -336,15 +378,22 @@ def build_table(spec: TableSpec, published: dict, evaluations: Evaluations, data
                 results: Optional[Results] = None) -> Table:
     cells, directions = {}, {}
     for column in spec.columns:
+        if not column.in_paper:
+            directions[column.label] = column.direction
         for row in spec.rows:
-            try:
-                entry = published[(spec.number, row.paper_row, column.label)]
-            except KeyError:
-                raise DatasetError(f"{PUBLISHED}: no entry for table {spec.number}, row {row.paper_row!r}, "
-                                   f"column {column.label!r}") from None
             scores = evaluations.get((datasets[column.task], row.method))
-            cells[(row.label, column.label)] = make_cell(scores, column.metric, entry.value)
-            directions[column.label] = entry.direction
+            if row.floor or not column.in_paper:   # the paper prints no such number
+                cells[(row.label, column.label)] = make_cell(scores, column.metric, None)
+            else:
+                try:
+                    entry = published[(spec.number, row.paper_row, column.label)]
+                except KeyError:
+                    raise DatasetError(f"{PUBLISHED}: no entry for table {spec.number}, row {row.paper_row!r}, "
+                                       f"column {column.label!r}") from None
+                cells[(row.label, column.label)] = make_cell(scores, column.metric, entry.value)
+                directions[column.label] = entry.direction
+            if datasets[column.task] is None:      # a one-dataset graph: nothing measured here
+                cells[(row.label, column.label)] = Cell(None, None, "-")
     used = {(datasets[c.task], r.method) for c in spec.columns for r in spec.rows}
     seeds = {k: v for k, v in results.seeds.items() if k in used} if results else {}
     videos = {k: v for k, v in results.videos.items() if k in used} if results else {}
@@ -373,6 +422,8 @@ def seeds_text(table: Table) -> str:
 
 def table_markdown(table: Table, profile: str, run_key: str = "") -> str:
     spec = table.spec
+    if all(table.datasets[c.task] is None for c in spec.columns):   # Table 1 or 3 in a one-dataset graph
+        return f"### {table.title()}\n\nNothing to show: {no_dataset(spec.columns[0].task)}.\n"
     header = "| Method | " + " | ".join(c.label for c in spec.columns) + " |"
     lines = [f"### {table.title()}", "",
              f"Profile `{profile}`. Cell: reproduced mean ± half-width of its 95% bootstrap interval "
@@ -383,6 +434,8 @@ def table_markdown(table: Table, profile: str, run_key: str = "") -> str:
     for row in spec.rows:
         lines.append(f"| {row.label} | " + " | ".join(table.cells[(row.label, c.label)].text()
                                                       for c in spec.columns) + " |")
+    if spec.footer:
+        lines += ["", spec.footer]
     if run_key:
         lines += ["", mlflow_footer(spec.number, run_key)]
     return "\n".join(lines) + "\n"
@@ -420,8 +473,9 @@ def table_frame(table: Table):
             record[name] = round(r.mean, 6) if r else cell.status
             record[f"{name} low"] = round(r.low, 6) if r else None
             record[f"{name} high"] = round(r.high, 6) if r else None
-            record[f"{column.label} published [{PAPER_DATASET[column.task]}]"] = cell.published
-            record[f"{column.label} delta"] = None if cell.delta is None else round(cell.delta, 6)
+            if column.in_paper:   # a column the paper lacks has no published or delta columns
+                record[f"{column.label} published [{PAPER_DATASET[column.task]}]"] = cell.published
+                record[f"{column.label} delta"] = None if cell.delta is None else round(cell.delta, 6)
         records.append(record)
     return pd.DataFrame.from_records(records)
 
@@ -445,8 +499,10 @@ def _order_text(ranked: list[tuple[str, float]], direction: str) -> str:
 
 def column_finding(table: Table, column: Column) -> str:
     """One line: the paper's order of the methods in this column, and whether it holds."""
+    if table.datasets[column.task] is None:
+        return f"- {column.label}: **cannot check**: {no_dataset(column.task)}."
     direction = table.directions[column.label]
-    methods = [r for r in table.spec.rows if not r.reference]
+    methods = [r for r in table.spec.rows if not r.reference and not r.floor]
     cells = {r.label: table.cells[(r.label, column.label)] for r in methods}
     compared = [label for label, c in cells.items() if c.reproduced is not None and c.published is not None]
     not_run = [label for label, c in cells.items() if c.status == NOT_RUN]
@@ -476,7 +532,7 @@ def _overlap(a: Interval, b: Interval) -> bool:
 
 
 def _stand_in_caveat(tables: list[Table]) -> str:
-    used = sorted({t.datasets[c.task] for t in tables for c in t.spec.columns})
+    used = sorted({t.datasets[c.task] for t in tables for c in t.spec.columns} - {None})
     synthetic = [d for d in used if d.endswith("-synth")]
     if not synthetic:
         return "ACD uses dlib's face embedder, not the paper's OpenFace."
@@ -491,7 +547,7 @@ def findings_markdown(tables: list[Table], profile: str) -> str:
              PROFILE_CAVEATS.get(profile, f"Profile `{profile}`."), _stand_in_caveat(tables), ""]
     for table in tables:
         lines += [f"## {table.title()}", ""]
-        lines += [column_finding(table, column) for column in table.spec.columns]
+        lines += [column_finding(table, column) for column in table.spec.columns if column.in_paper]
         lines += [f"- {row.label}: {NOT_RUN} ({row.source})." for row in table.spec.rows
                   if row.source and all(table.cells[(row.label, c.label)].status == NOT_RUN
                                         for c in table.spec.columns)]
@@ -619,7 +675,7 @@ def _below_claim(table: Table, row: str, columns: list[str], threshold: float) -
 
 def _villegas_claim(table: Table) -> ClaimResult:
     """[39] has the worst ACD-I of the methods but the second-best ACD-C."""
-    rows = [r.label for r in table.spec.rows if not r.reference]
+    rows = [r.label for r in table.spec.rows if not r.reference and not r.floor]
     villegas = _label(table, "villegas17")
     missing = _missing(table, rows, "ACD-I") + _missing(table, rows, "ACD-C")
     evidence, overlaps, failed = [], [], False
@@ -653,7 +709,7 @@ def _villegas_claim(table: Table) -> ClaimResult:
 def check_claims(tables: list[Table]) -> list[ClaimResult]:
     t1, t3, t4 = _table(tables, 1), _table(tables, 3), _table(tables, 4)
     frgan1, frgan3 = _label(t1, "frgan"), _label(t3, "frgan")
-    baselines1 = [r.label for r in t1.spec.rows if not r.reference and r.method != "frgan"]
+    baselines1 = [r.label for r in t1.spec.rows if not r.reference and not r.floor and r.method != "frgan"]
     steps = [_label(t4, m) for m in ("frgan-no-dense", "frgan-gm-only", "frgan")]
     villegas3 = _label(t3, "villegas17")
     return [
@@ -663,7 +719,7 @@ def check_claims(tables: list[Table]) -> list[ClaimResult]:
         _villegas_claim(t1),
         _pairwise_claim("d", "Each ablation step improves every metric (G_M without dense, no G_R -> "
                              "G_M (dense) only -> G_M (dense) + G_R)", "Table 4, section 4.4", t4,
-                        [(c.label, better, worse) for c in t4.spec.columns
+                        [(c.label, better, worse) for c in t4.spec.columns if c.in_paper
                          for worse, better in zip(steps, steps[1:])]),
         _pairwise_claim("e", "FRGAN beats Villegas et al. in MSE, with predicted and with ground-truth poses",
                         "Table 3, section 4.3", t3,
@@ -673,7 +729,7 @@ def check_claims(tables: list[Table]) -> list[ClaimResult]:
     ]
 
 
-def claims_markdown(tables: list[Table], profile: str) -> str:
+def claims_markdown(tables: list[Table], profile: str, scores: Optional[Results] = None) -> str:
     results = check_claims(tables)
     lines = ["# Claims of the paper, checked against this run", "",
              "Generated by `python -m pipelines.report` (the `report` stage); do not edit.", "",
@@ -695,7 +751,95 @@ def claims_markdown(tables: list[Table], profile: str) -> str:
         if r.overlaps:
             lines.append(f"- 95% intervals overlap: {'; '.join(r.overlaps)}; those comparisons are not resolved.")
         lines.append("")
+    lines += floor_markdown(floor_checks(scores, _table(tables, 1).datasets))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The floor: does each method beat copying the input frame? MSE only: ACD gives the still video
+# a perfect 0, so only a pixel score against the true frames can say it.
+
+# Per task: the columns whose per-video MSE is compared (faces: where the true video exists).
+FLOOR_COLUMNS = {"faces": (("MSE (true video)", "mse"),), "actors": (("MSE", "mse"), ("MSE (GT)", "mse_gt"))}
+FLOOR_RULE = ("A method **beats the floor** in a column when its mean MSE is lower than copy-input's and "
+              "the 95% paired-bootstrap interval of the difference (method - copy-input, on the same test "
+              "videos, each video's score averaged over the training seeds) excludes 0; otherwise it does "
+              "not. The Wilcoxon signed-rank p-value is shown beside it.")
+
+
+@dataclass(frozen=True)
+class FloorCheck:
+    method: str
+    column: str    # "<dataset> <column label>", e.g. "actors-synth MSE (GT)"
+    verdict: str   # "beats", "does not beat" or "cannot check (...)"
+    evidence: str  # the paired difference, or ""
+
+
+def floor_verdict(result) -> str:
+    """The rule (FLOOR_RULE) on a metrics.stats.PairedComparison of method - floor."""
+    return "beats" if result.mean_difference < 0 and result.high < 0 else "does not beat"
+
+
+def _floor_columns(scores: Results, datasets: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(dataset, column label, metric) the floor has a score for: MUG has no true video, so no MSE."""
+    found = []
+    for task, columns in FLOOR_COLUMNS.items():
+        dataset = datasets.get(task)
+        floor = scores.scores.get((dataset, FLOOR_METHOD), {}) if dataset else {}
+        found += [(dataset, label, metric) for label, metric in columns if metric in floor]
+    return found
+
+
+def floor_checks(scores: Optional[Results], datasets: dict[str, str]) -> list[FloorCheck]:
+    """Every method with results on the report's datasets (not the reference row, not the floor)
+    against copy-input, per MSE column the floor has."""
+    if scores is None:
+        return []
+    columns = _floor_columns(scores, datasets)
+    methods = sorted({m for (d, m) in scores.scores if d in datasets.values()} - {REFERENCE, FLOOR_METHOD})
+    checks = []
+    for method in methods:
+        for dataset, label, metric in columns:
+            checks.append(_floor_check(scores, dataset, method, label, metric))
+    return checks
+
+
+def _floor_check(scores: Results, dataset: str, method: str, label: str, metric: str) -> FloorCheck:
+    from metrics.stats import compare_methods
+    column = f"{dataset} {label}"
+    mine, floor = scores.videos.get((dataset, method)), scores.videos.get((dataset, FLOOR_METHOD))
+    if (dataset, method) not in scores.scores:
+        return FloorCheck(method, column, f"cannot check ({NOT_RUN})", "")
+    if mine is None or floor is None or metric not in mine.columns or metric not in floor.columns:
+        return FloorCheck(method, column, "cannot check (no per-video scores)", "")
+    try:
+        result = compare_methods(mine, floor, metric)
+    except ValueError:   # not scored on the same videos
+        return FloorCheck(method, column, "cannot check (not the same test videos)", "")
+    # one more decimal than the tables: differences from the floor are often a few thousandths
+    digits = DECIMALS + 1
+    return FloorCheck(method, column, floor_verdict(result),
+                      f"{result.mean_difference:+.{digits}f} [{result.low:+.{digits}f}, {result.high:+.{digits}f}], "
+                      f"p = {result.p_value:.2g}, {result.n} videos")
+
+
+def floor_markdown(checks: list[FloorCheck]) -> list[str]:
+    lines = [f"## The floor: does each method beat copying the input frame ({FLOOR_METHOD})?", "",
+             "Not a claim of the paper: every output frame = the input frame is the floor any method should "
+             "beat. " + FLOOR_RULE, ""]
+    if not checks:
+        return lines + [f"Cannot check: no per-video MSE of `{FLOOR_METHOD}` and another method on the "
+                        "report's datasets (add it to `train.methods` and run `dvc repro`).", ""]
+    columns = list(dict.fromkeys(c.column for c in checks))
+    cells = {(c.method, c.column): c for c in checks}
+    lines += ["| Method | " + " | ".join(columns) + " |", "|" + " --- |" * (len(columns) + 1)]
+    for method in dict.fromkeys(c.method for c in checks):
+        shown = [cells.get((method, col)) for col in columns]
+        lines.append(f"| {method} | " + " | ".join(
+            "-" if c is None else (f"**{c.verdict}**: {c.evidence}" if c.evidence else c.verdict)
+            for c in shown) + " |")
+    lines.append("")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -742,9 +886,9 @@ def plot_published_vs_reproduced(tables: list[Table], profile: str, path: Path) 
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
     import seaborn as sns
-    panels = [(t, c) for t in tables for c in t.spec.columns]
+    panels = [(t, c) for t in tables for c in t.spec.columns if c.in_paper and t.datasets[c.task]]
     ncols = 4
-    nrows = math.ceil(len(panels) / ncols)
+    nrows = max(1, math.ceil(len(panels) / ncols))   # >= 1: a graph may leave no panel at all
     fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.6 * nrows), squeeze=False)
     for ax, (table, column) in zip(axes.flat, panels):
         points = [(row.label, cell.published, cell.reproduced) for row in table.spec.rows
@@ -869,21 +1013,115 @@ def write_figures(tables: list[Table], evaluations: Evaluations, faces_dataset: 
                   profile: str, folder: Path, plots_dir: Path = PLOTS_DIR) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
-    per_class = folder / "psnr-per-class.png"
-    plot_per_class(class_scores(evaluations, actors_dataset, "psnr"), actors_dataset, "psnr", profile, per_class)
+    written = []   # a null dataset (a one-kind graph) has no figures of its own
+    if actors_dataset is not None:
+        per_class = folder / "psnr-per-class.png"
+        plot_per_class(class_scores(evaluations, actors_dataset, "psnr"), actors_dataset, "psnr", profile, per_class)
+        written.append(per_class)
     versus = folder / "published-vs-reproduced.png"
     plot_published_vs_reproduced(tables, profile, versus)
-    per_frame = folder / "psnr-per-frame.png"
-    plot_per_frame(frame_scores(plots_dir, actors_dataset, "psnr"), actors_dataset, "psnr", profile, per_frame)
-    acd = folder / "acd-faces.png"
-    plot_acd(acd_points(evaluations, faces_dataset), faces_dataset, profile, acd)
-    return [per_class, versus, per_frame, acd]
+    written.append(versus)
+    if actors_dataset is not None:
+        per_frame = folder / "psnr-per-frame.png"
+        plot_per_frame(frame_scores(plots_dir, actors_dataset, "psnr"), actors_dataset, "psnr", profile, per_frame)
+        written.append(per_frame)
+    if faces_dataset is not None:
+        acd = folder / "acd-faces.png"
+        plot_acd(acd_points(evaluations, faces_dataset), faces_dataset, profile, acd)
+        written.append(acd)
+    return written
+
+
+# ---------------------------------------------------------------------------------------------
+# The training budget: what each method's train stage spent (reports/metrics/train-*.json, from
+# Method.train's Budget) and how long it took (the train stage's MLflow run).
+
+BUDGET_COUNTS = ("clips", "generator_steps", "samples_seen", "parameters")
+BUDGET_COLUMNS = ("dataset", "method", "seed", "splits", *BUDGET_COUNTS, "wall_time_s")
+BUDGET_HEADERS = ("Dataset", "Method", "Seed", "Splits", "Training clips", "Generator steps", "Samples seen",
+                  "Parameters", "Wall time (s)")
+WALL_TIME_HEADER = "Wall time (s)"   # differs run to run: tests/test_fresh_repro.py masks this column
+
+
+def load_budget(path: Path) -> dict:
+    """One train-<dataset>-<method>-seed<s>.json; DatasetError names the file and what it lacks."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    expected = "an object with string 'dataset' and 'method', integer 'seed', a list 'splits' and integer " \
+               f"{', '.join(repr(k) for k in BUDGET_COUNTS)} (>= 0)"
+    if not isinstance(raw, dict) or not isinstance(raw.get("dataset"), str) or not isinstance(raw.get("method"), str) \
+            or not isinstance(raw.get("splits"), list) or not all(isinstance(s, str) for s in raw["splits"]) \
+            or any(not isinstance(raw.get(k), int) or isinstance(raw.get(k), bool) or raw[k] < 0
+                   for k in ("seed", *BUDGET_COUNTS)):
+        raise DatasetError(f"{path}: expected {expected}")
+    name = train_metrics_path(raw["dataset"], raw["method"], raw["seed"]).name
+    if Path(path).name != name:
+        raise DatasetError(f"{path}: holds dataset {raw['dataset']!r}, method {raw['method']!r}, seed {raw['seed']}: "
+                           f"expected the name {name}")
+    return {k: raw[k] for k in ("dataset", "method", "seed", "splits", *BUDGET_COUNTS)}
+
+
+def load_budgets(folder: Path = METRICS_DIR, seeds: Optional[list[int]] = None) -> list[dict]:
+    """Every train JSON of the listed seeds (None: all), sorted by dataset, method, seed."""
+    budgets = [load_budget(path) for path in sorted(Path(folder).glob("train-*.json"))]
+    budgets = [b for b in budgets if seeds is None or b["seed"] in seeds]
+    return sorted(budgets, key=lambda b: (b["dataset"], b["method"], b["seed"]))
+
+
+def train_wall_times() -> dict[tuple[str, str, int], float]:
+    """(dataset, method, seed) -> seconds, start to end, of the newest finished train run in MLflow."""
+    found = tracking.latest_run_seconds("train@", ("dataset", "method", "seed"))
+    return {(d, m, int(s)): seconds for (d, m, s), seconds in found.items() if s.isdigit()}
+
+
+def budget_frame(budgets: list[dict], wall_times: dict[tuple[str, str, int], float]):
+    """One row per dataset, method and training seed (not pooled: each seed is its own training
+    run, and a budget is what one run spent); wall time None where MLflow has no finished run."""
+    import pandas as pd
+    records = [{**b, "splits": "+".join(b["splits"]),
+                "wall_time_s": (round(wall_times[key], 1) if (key := (b["dataset"], b["method"], b["seed"]))
+                                in wall_times else None)} for b in budgets]
+    return pd.DataFrame.from_records(records, columns=list(BUDGET_COLUMNS))
+
+
+def budget_markdown(frame, profile: str, run_key: str = "") -> str:
+    import pandas as pd
+    lines = [f"### Training budget per method and training seed, profile `{profile}`", "",
+             "From each train stage's reports/metrics/train-<dataset>-<method>-seed<s>.json: the training "
+             "splits, the distinct training clips the method drew from, its generator training steps, the "
+             "samples seen (steps x batch) and the parameters of the generator(s) that make the test videos. "
+             "One row per training seed, not pooled: a budget is what one run spent. Wall time: start to end "
+             "of the train stage's newest finished MLflow run (\"n/a\": the store has none; a stage resumed "
+             "after a kill counts only its last run); it differs from run to run and machine to machine, so "
+             "it is not part of the report key.", "",
+             "| " + " | ".join(BUDGET_HEADERS) + " |", "|" + " --- |" * len(BUDGET_HEADERS)]
+    for r in frame.to_dict("records"):
+        wall = "n/a" if pd.isna(r["wall_time_s"]) else f"{r['wall_time_s']:.1f}"
+        lines.append(f"| {r['dataset']} | {r['method']} | {r['seed']} | {r['splits']} | "
+                     + " | ".join(f"{int(r[k]):,}" for k in BUDGET_COUNTS) + f" | {wall} |")
+    if frame.empty:
+        lines.append("")
+        lines.append("No train-*.json in reports/metrics: rerun the train stages (`dvc repro`).")
+    if run_key:
+        lines += ["", f"MLflow: the table `budget.json` of the `report` run in `{tracking.EXPERIMENT}`; search "
+                      f"`tags.report_key = '{run_key}'`."]
+    return "\n".join(lines) + "\n"
+
+
+def write_budget(frame, profile: str, folder: Path, run_key: str = "") -> list[Path]:
+    md, csv = folder / "budget.md", folder / "budget.csv"
+    md.write_text(budget_markdown(frame, profile, run_key))
+    frame.to_csv(csv, index=False, lineterminator="\n")
+    return [md, csv]
 
 
 # ---------------------------------------------------------------------------------------------
 # The whole report.
 
-def write_tables(tables: list[Table], profile: str, folder: Path, run_key: str = "") -> list[Path]:
+def write_tables(tables: list[Table], profile: str, folder: Path, run_key: str = "",
+                 results: Optional[Results] = None) -> list[Path]:
     written = []
     for table in tables:
         md = folder / f"table{table.spec.number}.md"
@@ -894,7 +1132,7 @@ def write_tables(tables: list[Table], profile: str, folder: Path, run_key: str =
     summary = folder / "summary.md"
     summary.write_text(findings_markdown(tables, profile))
     claims = folder / "claims.md"
-    claims.write_text(claims_markdown(tables, profile))
+    claims.write_text(claims_markdown(tables, profile, results))
     return written + [summary, claims]
 
 
@@ -915,11 +1153,14 @@ def qualitative_figures(params: Params, tables: list[Table], folder: Path,
             continue
         task_kind = table.spec.columns[0].task
         dataset = table.datasets[task_kind]
+        if dataset is None:   # report.<kind>_dataset: null
+            continue
         if not (Path(store_path(dataset)).is_dir() and Path(conditions_path(dataset)).is_dir()):
             print(f"report: no qualitative grid for {dataset}: {store_path(dataset)} or "
                   f"{conditions_path(dataset)} is missing")
             continue
-        labels = {row.method: row.label for row in table.spec.rows if not row.reference}
+        # the paper's Figures 6 and 8 show methods: neither the real videos nor the floor
+        labels = {row.method: row.label for row in table.spec.rows if not row.reference and not row.floor}
         path = folder / f"qualitative-{task_kind}.png"
         seed = params.train.seeds[0]
         title = (f"Figure {FIGURE_OF[task_kind]}-style samples, Table {table.spec.number}'s methods, "
@@ -933,16 +1174,19 @@ def write_report(evaluations: Evaluations, published: dict, profile: str, faces_
                  actors_dataset: str, tables_dir: Path = TABLES_DIR, figures_dir: Path = FIGURES_DIR,
                  plots_dir: Path = PLOTS_DIR, run_key: str = "", params: Optional[Params] = None,
                  answers_csv: Path = Path("reports/study/answers.csv"),
-                 results: Optional[Results] = None) -> tuple[list[Table], list[Path]]:
+                 results: Optional[Results] = None, budget=None) -> tuple[list[Table], list[Path]]:
     """Tables, findings and figures, each folder replaced atomically; returns the tables and files.
-    With `params`, the qualitative grids too (they read the prepared data and generated videos)."""
+    With `params`, the qualitative grids too (they read the prepared data and generated videos);
+    with `budget` (budget_frame), budget.md and budget.csv."""
     from pipelines import study
     tables = build_tables(published, evaluations, faces_dataset, actors_dataset, results)
     with atomic_dir(tables_dir) as tmp:
-        names = [p.name for p in write_tables(tables, profile, tmp, run_key)]
+        names = [p.name for p in write_tables(tables, profile, tmp, run_key, results)]
         # Table 2 comes from people: the answers `python -m pipelines.study tally` exported
         (tmp / "table2.md").write_text(study.table2_markdown(answers_csv, published, faces_dataset))
         names.append("table2.md")
+        if budget is not None:
+            names += [p.name for p in write_budget(budget, profile, tmp, run_key)]
     with atomic_dir(figures_dir) as tmp:
         figure_names = [p.name for p in write_figures(tables, evaluations, faces_dataset, actors_dataset,
                                                       profile, tmp, plots_dir)]
@@ -961,12 +1205,15 @@ def _table_metrics(tables: list[Table]) -> dict[str, float]:
 def report_key(params: Params, metrics_dir: Path = METRICS_DIR, plots_dir: Path = PLOTS_DIR,
                published_path: Path = PUBLISHED, answers_csv: Path = Path("reports/study/answers.csv"),
                videos_dir: Path = VIDEOS_DIR) -> str:
-    """sha256 (16 hex) of everything the report is made from: the evaluate results, the per-frame
-    and per-video CSVs, the published numbers, the report's params and this module's code. Equal
+    """sha256 (16 hex) of everything the report is made from: the evaluate and train results, the
+    per-frame and per-video CSVs, the published numbers, the report's params and this module's code
+    (not the budget's wall times, read from MLflow: they differ on every rerun). Equal
     keys, equal report: a rerun with nothing changed logs no new MLflow runs."""
     import hashlib
     digest = hashlib.sha256()
-    for path in [*sorted(Path(metrics_dir).glob("evaluate-*.json")), *sorted(Path(plots_dir).glob("evaluate-*.csv")),
+    # train-*.json: the budget table's counts (its wall times come from MLflow and are not hashed)
+    for path in [*sorted(Path(metrics_dir).glob("evaluate-*.json")), *sorted(Path(metrics_dir).glob("train-*.json")),
+                 *sorted(Path(plots_dir).glob("evaluate-*.csv")),
                  *sorted(Path(videos_dir).glob("evaluate-*.csv")),
                  Path(published_path), Path(__file__), Path(answers_csv)]:
         if path.is_file():
@@ -980,7 +1227,7 @@ def _method_run(table: Table, row: Row, evaluations: Evaluations, run_key: str, 
     """One run per method and table, with the same metric keys in every run of the table."""
     import pandas as pd
     tags = {"table": str(table.spec.number), "method": row.method, "row": row.label, "report_key": run_key,
-            **{f"dataset_{task}": name for task, name in table.datasets.items()
+            **{f"dataset_{task}": str(name) for task, name in table.datasets.items()
                if any(c.task == task for c in table.spec.columns)}}
     with tracking.child_run(row.label, table_experiment(table.spec.number), tags):
         metrics, published = {}, {}
@@ -992,7 +1239,7 @@ def _method_run(table: Table, row: Row, evaluations: Evaluations, run_key: str, 
                                 f"{column.metric}_high": cell.reproduced.high})
         tracking.log_params(published)
         tracking.log_metrics(metrics)
-        for dataset in sorted({table.datasets[c.task] for c in table.spec.columns}):
+        for dataset in sorted({table.datasets[c.task] for c in table.spec.columns} - {None}):
             if (dataset, row.method) not in evaluations:
                 continue
             sources = [Path(plots_dir) / f"{result_name(dataset, row.method, seed)}.csv"
@@ -1027,15 +1274,18 @@ def main(params: Params, args) -> None:
     report = params.report
     run_key = report_key(params)
     logged = tracking.find_runs({"stage": "report", "report_key": run_key})   # also: is the store reachable?
+    budget = budget_frame(load_budgets(seeds=params.train.seeds), train_wall_times())
     tables, files = write_report(evaluations, published, params.profile, report.faces_dataset,
-                                 report.actors_dataset, run_key=run_key, params=params, results=results)
+                                 report.actors_dataset, run_key=run_key, params=params, results=results,
+                                 budget=budget)
     if logged:
         print(f"report: MLflow already holds this report (run {logged[0]}, report_key {run_key}); nothing logged")
     else:
-        tags = {"faces_dataset": report.faces_dataset, "actors_dataset": report.actors_dataset,
+        tags = {"faces_dataset": str(report.faces_dataset), "actors_dataset": str(report.actors_dataset),
                 "report_key": run_key}
         with tracking.start_run("report", params, tags=tags) as run:
             tracking.log_metrics(_table_metrics(tables))
+            tracking.log_table(budget, "budget.json")
             for path in files:
                 if path.suffix == ".png":
                     tracking.log_image_file(path)

@@ -256,6 +256,9 @@ def build(params: Params, folder: Optional[Path] = None, force: bool = False) ->
     study = params.study
     folder = Path(folder or study.folder)
     dataset = study.dataset or params.report.faces_dataset
+    if dataset is None:   # a graph without faces (report.faces_dataset: null): nothing to rate
+        raise DatasetError("params.yaml: study.dataset and report.faces_dataset are both null; expected a faces "
+                           "dataset of prepare.datasets to draw the study's videos from (set study.dataset)")
     seed = params.seed if study.seed is None else study.seed
     answered = count_answers(folder / DB_FILE)
     if answered and not force:

@@ -8,6 +8,10 @@ it trains from the master seed + s.
 Outs: models/<dataset>/<method>/seed-<s>/ (final weights). Checkpoints go to
 checkpoints/<dataset>/<method>/seed-<s>/ (a DVC `persist` out): a killed stage resumes from the newest one when rerun; checkpoints of
 another configuration are discarded, never resumed from.
+Metrics: reports/metrics/train-<dataset>-<method>-seed<s>.json, the run's training budget (every
+method trains on the clips of both training splits, gm + gr, for gm_steps + gr_steps generator
+steps; frgan.methods.Budget): clips, generator_steps, samples_seen, parameters. Deterministic
+keys only, so a fresh rerun writes the same bytes; the wall time goes to MLflow with them.
 
 Several processes (data-parallel, frgan/train/distributed.py): `train.processes: N` in
 params.yaml makes this stage re-execute itself as `torchrun --standalone --nproc_per_node N -m
@@ -18,25 +22,48 @@ with it and put what a method writes into a temporary folder outside the reposit
 """
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 from frgan import tracking
 from frgan.config import Params
-from frgan.data.clipstore import ClipStore
-from frgan.io import atomic_dir
-from frgan.methods import get_method
+from frgan.data.clipstore import TRAIN_SPLITS, ClipStore
+from frgan.io import atomic_dir, atomic_file
+from frgan.methods import Budget, get_method
 from frgan.task import Task
 from frgan.train import distributed as dist
 from pipelines import _stage
 from pipelines.conditions import conditions_path
-from pipelines.paths import checkpoint_path, model_path, stage_name
+from pipelines.paths import checkpoint_path, model_path, stage_name, train_metrics_path
 from pipelines.prepare import store_path
 
 
 def load_task(params: Params, dataset: str) -> Task:
     return Task(dataset, params, ClipStore(store_path(dataset)), Path(conditions_path(dataset)))
+
+
+def as_budget(spent: object, method: str) -> Budget:
+    """What `Method.train` returned, checked: anything but a Budget is a bug of the method, named."""
+    if not isinstance(spent, Budget):
+        raise TypeError(f"method {method!r}: train returned {type(spent).__name__}, expected a "
+                        "frgan.methods.Budget (Budget() when there is nothing to train)")
+    return spent
+
+
+def budget_record(dataset: str, method: str, seed: int, spent: Budget) -> dict:
+    """The train stage's metrics file: the run's names and its budget (the report's budget table)."""
+    return {"dataset": dataset, "method": method, "seed": seed, "splits": list(TRAIN_SPLITS), **asdict(spent)}
+
+
+def write_budget(record: dict) -> Path:
+    path = train_metrics_path(record["dataset"], record["method"], record["seed"])
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return path
 
 
 def main(params: Params, args) -> None:
@@ -73,12 +100,23 @@ def train(params: Params, args) -> None:
         tracking.log_params({"method": args.method, "summary": method.summary, "train_seed": args.seed,
                              **{f"size.{k}": v for k, v in params.size.model_dump().items()},
                              **{f"distributed.{k}": v for k, v in dist.describe().items()}})
+        started = time.monotonic()
         with atomic_dir(trained) as out:
-            method.train(task, run_params, out, checkpoints,
-                         log=lambda step, values: tracking.log_metrics(values, step=step))
+            spent = as_budget(method.train(task, run_params, out, checkpoints,
+                                           log=lambda step, values: tracking.log_metrics(values, step=step)),
+                              args.method)
             for sample in sorted(out.glob("*.png")):   # sample grids a method leaves for the eye
                 tracking.log_artifact(sample)
-    print(f"{stage}: weights in {trained}"
+        # wall time of this process only (a resumed run counts the part it ran); MLflow only,
+        # never the metrics file, whose bytes must not change between fresh reruns
+        wall = time.monotonic() - started
+        record = budget_record(args.dataset, args.method, args.seed, spent)
+        tracking.log_metrics({**{f"budget/{k}": float(v) for k, v in asdict(spent).items()},
+                              "budget/wall_time_s": wall})
+        tracking.log_params({"budget.splits": "+".join(TRAIN_SPLITS)})
+        budget_file = write_budget(record)
+    print(f"{stage}: weights in {trained}, budget in {budget_file} ({spent.generator_steps} generator steps, "
+          f"{spent.samples_seen} samples of {spent.clips} clips, {spent.parameters} parameters, {wall:.1f} s)"
           + (f" ({dist.size()} processes)" if dist.size() > 1 else ""))
 
 

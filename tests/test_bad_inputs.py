@@ -192,6 +192,10 @@ CASES = [
     Case("params-out-of-range", "train", ACTORS,
          "params.yaml: profiles.smoke.batch = 0: expected a value greater than or equal to 1",
          _params(**{"profiles.smoke.batch": 0}), code=2, method=METHOD),
+    Case("params-dataset-not-prepared", "train", ACTORS,
+         "params.yaml: report.faces_dataset = faces-synth is not in prepare.datasets [actors-synth]: add it "
+         "there or set report.faces_dataset: null",
+         _params(**{"prepare.datasets": ["actors-synth"]}), code=2, method=METHOD),
     Case("params-not-yaml", "train", ACTORS,
          "params.yaml: not valid YAML at line 2 (mapping values are not allowed here)", _raw_params("profile: smoke\nseed: 0: 1\n"), code=2, method=METHOD),
     Case("unknown-method", "train", ACTORS,
@@ -376,7 +380,8 @@ def dvc_project(tmp_path) -> Path:
     for rel in _project_files():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, root / rel)
-    raw = tp.tiny_params(**{"prepare.datasets": [ACTORS], "train.methods": [METHOD]})
+    raw = tp.tiny_params(**{"prepare.datasets": [ACTORS], "train.methods": [METHOD],
+                            "report.faces_dataset": None, "report.reference_datasets": []})   # one-dataset graph
     tp.write_params(root, raw)
     _git(root, "init", "-q")
     _git(root, "add", "-A")

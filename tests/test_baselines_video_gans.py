@@ -97,7 +97,7 @@ def test_vgan_trains_one_network_per_label(task, params, tmp_path):
     assert sorted(payload["states"]) == labels
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == labels
     cfg = vgan.make_config(task, params)
-    assert sum(cfg.steps_of(label) for label in labels) == params.size.gm_steps
+    assert sum(cfg.steps_of(label) for label in labels) == params.size.gm_steps + params.size.gr_steps
     assert cfg.frames == T + 1                      # the input frame + the T test frames
 
 

@@ -14,7 +14,8 @@ from frgan.config import load_params
 from frgan.data.errors import DatasetError
 from pipelines import check
 from tests.conftest import REPO, run_module
-from tests.test_report import PUBLISHED, fake_metrics, write_evaluation, write_seed_run  # noqa: F401 (fixture)
+from tests.test_report import (PUBLISHED, fake_metrics, write_budget, write_evaluation,  # noqa: F401 (fixture)
+                               write_seed_run)
 
 
 def smoke_params():
@@ -75,6 +76,32 @@ def test_published_gate_applies_to_real_datasets_only(tmp_path, fake_metrics, mo
     wide = {r.name: r for r in check.published_gate(
         with_report(params, faces_dataset="mug", published_rel_tolerance=1.0), fake_metrics)}
     assert wide["table 1 / FRGAN / ACD-C"].passed
+
+
+def test_gates_take_the_floor_and_skip_train_budgets(tmp_path, fake_metrics, monkeypatch):
+    """copy-input's numbers are gated like any method's (its ACD of exactly 0 too); the train
+    stages' budgets (train-*.json beside the evaluate results) are no evaluate results."""
+    params = smoke_params()
+    write_evaluation(fake_metrics, "faces-synth", "copy-input", acd_i=(0.0, 0.0, 0.0), acd_c=(0.0, 0.0, 0.0),
+                     mse=(0.0007, 0.0006, 0.0008))
+    write_budget(fake_metrics, "faces-synth", "copy-input", clips=0, generator_steps=0, samples_seen=0, parameters=0)
+    numbers = check.headline_numbers(check.load_evaluations(fake_metrics))
+    assert numbers["faces-synth/copy-input/acd_i"] == 0.0 and numbers["faces-synth/copy-input/mse"] == 0.0007
+    assert not [n for n in numbers if "train" in n or "clips" in n]
+    baseline = tmp_path / "smoke.json"
+    check.write_baseline(numbers, baseline)
+    assert all(r.passed for r in check.smoke_gate(params, fake_metrics, baseline))
+    write_evaluation(fake_metrics, "faces-synth", "copy-input", acd_i=(0.00005, 0.0, 0.0001), acd_c=(0.001, 0.0, 0.002),
+                     mse=(0.0007, 0.0006, 0.0008))
+    moved = {r.name: r for r in check.smoke_gate(params, fake_metrics, baseline) if not r.passed}
+    assert set(moved) == {"faces-synth/copy-input/acd_c"} and moved["faces-synth/copy-input/acd_c"].change == "+0.001"
+    # the published gate has no published number for the floor: it never compares it
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports").mkdir()
+    shutil.copy(PUBLISHED, tmp_path / "reports" / "published.yaml")
+    write_evaluation(fake_metrics, "mug", "copy-input", acd_i=(0.0, 0.0, 0.0), acd_c=(0.0, 0.0, 0.0))
+    rows = check.published_gate(with_report(params, faces_dataset="mug"), fake_metrics)
+    assert rows and not [r for r in rows if "Copy the input frame" in r.name or "true video" in r.name]
 
 
 def _stage_dir(tmp_path):

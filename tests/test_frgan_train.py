@@ -20,6 +20,10 @@ from tests.conftest import REPO
 def task(tmp_path_factory):
     root = tmp_path_factory.mktemp("actors")
     write_clip_store(actors_synth.iter_videos(16, 3, 8, seed=0), root / "store", {"dataset": "actors-synth"})
+    # G_R trains on windows as far from G_M's input frame as the test videos' frames are
+    # (Task.horizon, test_index.csv's n_targets): 6 frames, which the 8-frame clips hold
+    (root / "cond").mkdir()
+    (root / "cond" / "test_index.csv").write_text("item,n_targets\n0,6\n")
     return Task("actors-synth", load_params(REPO / "params.yaml"), ClipStore(root / "store"), root / "cond")
 
 
@@ -62,7 +66,7 @@ def test_gr_resumes_to_identical_weights(task, tmp_path, monkeypatch):
     gm = fr.train_gm(task, CFG, tmp_path / "gm", checkpoint_every=100)
     straight = fr.train_gr(task, CFG, gm, tmp_path / "a", checkpoint_every=2)
     with monkeypatch.context() as m:
-        _killing(task, "sample_windows", at_call=3, monkeypatch=m)
+        _killing(task, "sample_anchored_windows", at_call=3, monkeypatch=m)
         with pytest.raises(Killed):
             fr.train_gr(task, CFG, gm, tmp_path / "b", checkpoint_every=2)
     resumed = fr.train_gr(task, CFG, gm, tmp_path / "b", checkpoint_every=2)

@@ -221,3 +221,36 @@ def test_tf1_rmsprop_matches_its_formula():
     with pytest.raises(ValueError, match="rmsprop"):
         make_rmsprop([weight], kind="adam")
     assert isinstance(make_rmsprop([weight], kind="torch"), torch.optim.RMSprop)
+
+
+# ----------------------------------------------------------------------------- training data
+
+def test_the_lstm_trains_on_every_training_clip_and_never_on_test(tmp_path, monkeypatch):
+    """Issue 17, item 7: the paper's LSTM saw Penn Action's whole training set; here every clip
+    of splits gm and gr, and not one of the test clips it forecasts."""
+    from frgan.conditions import actors
+    from frgan.data import actors_synth
+    from frgan.data.clipstore import ClipStore, write_clip_store
+    write_clip_store(actors_synth.iter_videos(16, 3, 18, seed=0), tmp_path / "store", {"dataset": "actors-synth"})
+    store = ClipStore(tmp_path / "store")
+    seen = {}
+    real_train = actors.pl.train_pose_lstm
+
+    def spy(sequences, visibility, **kwargs):
+        seen["sequences"] = sequences
+        return real_train(sequences, visibility, **kwargs)
+    monkeypatch.setattr(actors.pl, "train_pose_lstm", spy)
+    (tmp_path / "out").mkdir()
+    actors.build_actor_conditions(store, actors.PoseSettings(n_obs=4, n_pred=6, hidden=8, steps=2, batch=4, seed=0),
+                                  tmp_path / "out")
+
+    box = frame_box(store.meta["height"])
+    by_clip = {r.clip_id: normalise(np.array(store.gt("joints", r.clip_id)), box) for r in store.index.itertuples()}
+    trained_on = [[c for c, j in by_clip.items() if j.shape == s.shape and np.array_equal(j, s)]
+                  for s in seen["sequences"]]
+    assert all(len(match) == 1 for match in trained_on)          # each sequence is one whole clip
+    splits = store.index.set_index("clip_id").split
+    trained_on = sorted(match[0] for match in trained_on)
+    assert trained_on == sorted(store.index.clip_id[store.index.split.isin(["gm", "gr"])])
+    assert set(splits[trained_on]) == {"gm", "gr"}
+    assert not set(trained_on) & set(store.index.clip_id[store.index.split == "test"])

@@ -30,34 +30,52 @@ def task(tmp_path_factory):
     return Task("faces-synth", load_params(REPO / "params.yaml"), store, cond)
 
 
-def test_reference_videos_are_the_first_frames_of_every_training_clip(task):
+def test_reference_videos_are_scored_like_generated_ones(task):
+    """Input = a training clip's frame 0 (the test items' input_frame); scored = the T frames
+    after it, as a generated test video is (its T frames follow the input)."""
     assert reference.test_length(task) == T
-    items, videos = reference.reference_items(task, T)
+    items, videos, skipped = reference.reference_items(task, T)
     training = task.store.index[task.store.index.split.isin(["gm", "gr"])]
-    assert len(training) and len(items.index) == len(training) == len(videos)
+    assert skipped == 0 and len(training) and len(items.index) == len(training) == len(videos)
     assert set(items.index.clip_id) == set(training.clip_id)     # no test clip
     assert videos.shape == (len(training), T, SIZE, SIZE, 3) and videos.dtype == np.uint8
     for i, clip in enumerate(items.index.clip_id):
-        np.testing.assert_array_equal(videos[i], task.store.video(clip)[:T])
-    np.testing.assert_array_equal(to_uint8_frames(items.input), videos[:, 0])
+        whole = task.store.video(clip)
+        np.testing.assert_array_equal(videos[i], whole[1:T + 1])
+        np.testing.assert_array_equal(to_uint8_frames(items.input[i:i + 1])[0], whole[0])
+
+
+def test_clips_without_t_plus_one_frames_are_skipped_and_counted(task):
+    items, videos, skipped = reference.reference_items(task, FRAMES - 1)   # every clip has T + 1
+    assert skipped == 0 and len(videos) == len(items.index) > 0
+    with pytest.raises(DatasetError, match=rf"no training clip \(splits gm, gr\) of {FRAMES + 1}\+ frames"):
+        reference.reference_items(task, FRAMES)                            # none has T + 1
+    short = task.store.index.copy()
+    short.loc[short.index[0], "length"] = 3                                # one clip too short
+    fake = type("ShortTask", (), {"kind": "faces", "dataset": "faces-synth",
+                                  "store": type("S", (), {"root": "x", "split": lambda self, name:
+                                                          short[short.split == name]})()})()
+    clips, skipped = reference.reference_clips(fake, T)
+    assert skipped == 1 and short.clip_id.iloc[0] not in set(clips.clip_id)
 
 
 def test_reference_scores_have_the_methods_keys(task):
-    items, videos = reference.reference_items(task, T)
+    items, videos, _ = reference.reference_items(task, T)
     result, frames, per_video = score_videos(task, items, videos, None, "dlib", "faces-synth", "reference", seed=0)
     assert result["method"] == "reference" and result["videos"] == len(videos)
+    assert result["frames_per_video"] == T
     assert "seed" not in result   # real videos: no training seed (its files keep their seedless names)
     assert list(per_video.columns[:2]) == ["video", "class"] and len(per_video) == len(videos)
     assert {"acd_i", "acd_c"} <= set(per_video.columns)
     assert per_video["acd_i"].mean() == pytest.approx(result["acd_i"]["mean"], abs=1e-6)
     assert 0.0 <= result["acd_i"]["low"] <= result["acd_i"]["mean"] <= result["acd_i"]["high"]
     assert result["acd_c"]["mean"] > 0.0
-    assert frames[frames.frame == 0].identity_distance.abs().max() < 1e-6   # frame 0 is the input
+    # No frame is the input itself: the expression moves away from frame 0, so every scored
+    # frame's identity distance is positive (the old row averaged in frame 0's zero).
+    assert frames.identity_distance.min() > 1e-6
 
 
-def test_reference_needs_long_enough_clips_and_a_faces_dataset(task):
-    with pytest.raises(DatasetError, match=r"no training clip \(splits gm, gr\) of 99\+ frames"):
-        reference.reference_items(task, 99)
+def test_reference_needs_a_faces_dataset(task):
     actors = type("ActorsTask", (), {"kind": "actors", "dataset": "actors-synth"})()
     with pytest.raises(DatasetError, match="expected a faces dataset"):
         reference.reference_items(actors, T)

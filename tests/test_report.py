@@ -172,7 +172,7 @@ def test_titles_name_the_dataset_the_numbers_came_from(tmp_path, fake_metrics):
 def test_csv_keeps_the_numbers_in_the_paper_layout(tmp_path, fake_metrics):
     build(tmp_path, fake_metrics)
     frame = pd.read_csv(tmp_path / "tables" / "table3.csv").set_index("method")
-    assert list(frame.index) == ["VGAN", "Mathieu et al.", "Villegas et al.", "FRGAN"]
+    assert list(frame.index) == ["VGAN", "Mathieu et al.", "Villegas et al.", "FRGAN", "Copy the input frame"]
     assert float(frame.loc["FRGAN", "MSE [actors-synth]"]) == 0.5
     assert frame.loc["FRGAN", "MSE published [Penn Action]"] == 0.023
     assert frame.loc["Mathieu et al.", "MSE [actors-synth]"] == "not run"
@@ -438,9 +438,13 @@ def test_mlflow_runs_per_table_findable_from_the_footer_and_not_duplicated(tmp_p
     metrics = _stage_dir(tmp_path)
     shutil.copytree(fake_metrics, metrics)
     shutil.copytree(fake_metrics.parent / "plots", tmp_path / "reports" / "plots")
+    write_budget(metrics, "actors-synth", "frgan")   # a train stage's budget (no MLflow train run: n/a)
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     first = run_module("pipelines.report", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
     assert first.returncode == 0, first.stderr
+    budget = (tmp_path / "reports" / "tables" / "budget.md").read_text()
+    assert "| actors-synth | frgan | 0 | gm+gr | 12 | 210 | 1,680 | 9,999 | n/a |" in budget
+    assert (tmp_path / "reports" / "tables" / "budget.csv").is_file()
     footer = (tmp_path / "reports" / "tables" / "table3.md").read_text().strip().splitlines()[-1]
     key = re.search(r"tags\.report_key = '([0-9a-f]{16})'", footer).group(1)
     assert "experiment `FRGAN-Repro/table3`" in footer
@@ -451,6 +455,8 @@ def test_mlflow_runs_per_table_findable_from_the_footer_and_not_duplicated(tmp_p
         return client.search_runs([found.experiment_id], query) if found else []
 
     [parent] = runs("FRGAN-Repro", f"tags.report_key = '{key}'")
+    assert {"budget.json", "budget.md", "budget.csv"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert f"tags.report_key = '{key}'" in budget
     [table3] = runs("FRGAN-Repro/table3", f"tags.report_key = '{key}' and tags.mlflow.runName = 'table 3'")
     assert table3.data.tags["mlflow.parentRunId"] == parent.info.run_id
     methods = {r.data.tags["method"]: r for r in runs("FRGAN-Repro/table3", f"tags.report_key = '{key}'")
@@ -489,3 +495,197 @@ def test_table2_shows_the_study_answers_or_says_there_are_none(tmp_path, fake_me
                         tmp_path / "f", fake_metrics.parent / "plots", answers_csv=answers)
     table2 = (tmp_path / "t" / "table2.md").read_text()
     assert "| Ours / MCNet [38] | 75.0 | 25.0 |" in table2 and "84.2 / 15.8" in table2
+
+
+# ---------------------------------------------------------------------------------------------
+# The floor (copy-input): its rows, the faces truth columns, and claims.md's verdict per method.
+
+def write_run(metrics, videos, dataset: str, method: str, **columns) -> None:
+    """A seed-0 run: per-video CSV (8 videos) and the evaluate JSON of its means (interval mean +- 0.001,
+    or +- 0 where every video has the same score)."""
+    table = write_videos(videos, dataset, method, 0, **{k: np.asarray(v, float) for k, v in columns.items()})
+    half = {k: 0.0 if table[k].nunique() == 1 else 0.001 for k in columns}
+    write_evaluation(metrics, dataset, method, 0, **{k: (float(table[k].mean()), float(table[k].mean()) - half[k],
+                                                         float(table[k].mean()) + half[k]) for k in columns})
+
+
+@pytest.fixture
+def floor_results(tmp_path):
+    """actors-synth: FRGAN beats the floor on every video; Mathieu has a lower mean but an interval
+    across 0; VGAN is worse. faces-synth: the floor copies a nearly still face (MSE 0.001), FRGAN
+    does not beat it."""
+    metrics, videos = tmp_path / "metrics", tmp_path / "videos"
+    floor = np.linspace(0.010, 0.012, 8)
+    swing = np.array([-0.004, 0.003] * 4)                 # mean -0.0005, signs alternate
+    write_run(metrics, videos, "actors-synth", "copy-input", mse=floor, mse_gt=floor)
+    write_run(metrics, videos, "actors-synth", "frgan", mse=floor - 0.004, mse_gt=floor - 0.003)
+    write_run(metrics, videos, "actors-synth", "mathieu", mse=floor + swing, mse_gt=floor + swing)
+    write_run(metrics, videos, "actors-synth", "vgan", mse=floor + 0.02, mse_gt=floor + 0.02)
+    still = np.full(8, 0.001)
+    write_run(metrics, videos, "faces-synth", "copy-input", mse=still, psnr=np.full(8, 30.0),
+              acd_i=np.zeros(8), acd_c=np.zeros(8))
+    write_run(metrics, videos, "faces-synth", "frgan", mse=still + np.linspace(0.015, 0.02, 8),
+              psnr=np.full(8, 17.0), acd_i=np.full(8, 0.3), acd_c=np.full(8, 0.2))
+    write_run(metrics, videos, "faces-synth", "mcnet", mse=still + 0.02, psnr=np.full(8, 16.0),
+              acd_i=np.full(8, 0.5), acd_c=np.full(8, 0.1))
+    results = report.load_results(metrics, videos_dir=videos)
+    tables, _ = report.write_report(results.scores, report.load_published(PUBLISHED), "smoke", "faces-synth",
+                                    "actors-synth", tmp_path / "tables", tmp_path / "figures", tmp_path / "no-plots",
+                                    results=results)
+    return {"tables": {t.spec.number: t for t in tables}, "folder": tmp_path / "tables", "results": results}
+
+
+def test_floor_row_in_tables_1_3_4_with_its_numbers_and_the_acd_footer(floor_results):
+    tables, folder = floor_results["tables"], floor_results["folder"]
+    row = "Copy the input frame"
+    assert cell(tables[1], row, "ACD-I") == cell(tables[1], row, "ACD-C") == "0.000 ± 0.000 (-)"   # no published value
+    assert cell(tables[1], row, "MSE (true video)") == "0.001 ± 0.000 (-)"
+    assert cell(tables[1], row, "PSNR (true video)") == "30.000 ± 0.000 (-)"
+    assert cell(tables[3], row, "MSE") == "0.011 ± 0.001 (-)" and cell(tables[3], row, "MSE (GT)") == "0.011 ± 0.001 (-)"
+    assert cell(tables[4], row, "ACD-I") == "0.000 ± 0.000 (-)" and cell(tables[4], row, "MSE") == "0.011 ± 0.001 (-)"
+    sentence = ("Its ACD-I and ACD-C are 0 by construction: ACD alone rewards a still video, which is why the "
+                "paper has the Reference row.")
+    for number in (1, 4):
+        text = (folder / f"table{number}.md").read_text()
+        rows_end = text.rindex("| Copy the input frame |") if number == 4 else text.rindex("| Reference |")
+        assert text.index(sentence) > rows_end, number    # a footer: under the rows
+    assert sentence not in (folder / "table3.md").read_text()      # no ACD in Table 3
+    assert "| Copy the input frame | 0.011 ± 0.001 (-) | 0.011 ± 0.001 (-) |" in (folder / "table3.md").read_text()
+    # the floor is no method of the paper: left out of its orderings and claims
+    summary = (folder / "summary.md").read_text()
+    assert "Copy the input frame" not in summary and "- MSE (true video)" not in summary   # (it is in titles)
+    claims = {c.key: c for c in report.check_claims(list(tables.values()))}
+    assert not any("Copy the input frame" in e for c in claims.values() for e in c.evidence)
+    assert claims["f"].verdict == "supported"   # FRGAN vs VGAN and Mathieu only: the floor is no baseline
+    # claim (a) compares FRGAN with the baselines that ran (MCNet here), never with the floor's ACD of 0
+    assert [e.split(":")[1].split(" vs ")[1].split(" ")[0] for e in claims["a"].evidence] == ["MCNet"] * 2
+
+
+def test_faces_truth_columns_are_labelled_not_in_the_paper(floor_results):
+    tables, folder = floor_results["tables"], floor_results["folder"]
+    assert [c.label for c in tables[1].spec.columns] == ["ACD-I", "ACD-C", "MSE (true video)", "PSNR (true video)"]
+    assert [c.label for c in tables[4].spec.columns] == ["ACD-I", "ACD-C", "MSE", "MSE (true video)",
+                                                         "PSNR (true video)"]
+    assert cell(tables[1], "FRGAN", "MSE (true video)") == "0.018 ± 0.001 (-)"   # 0.0185
+    assert cell(tables[4], "G_M (dense) + G_R", "PSNR (true video)") == "17.000 ± 0.000 (-)"
+    assert cell(tables[1], "Reference", "MSE (true video)") == "not run"
+    for number in (1, 4):
+        assert "not in the paper" in (folder / f"table{number}.md").read_text()
+    assert tables[1].directions["PSNR (true video)"] == "higher"
+    frame = pd.read_csv(folder / "table1.csv").set_index("method")
+    assert float(frame.loc["FRGAN", "MSE (true video) [faces-synth]"]) == pytest.approx(0.0185)
+    assert not [c for c in frame.columns if c.startswith("MSE (true video) published")]   # nothing published
+    assert "ACD-I published [MUG]" in frame.columns
+
+
+def test_claims_say_which_methods_beat_the_floor(floor_results):
+    checks = {(c.method, c.column): c for c in report.floor_checks(floor_results["results"],
+                                                                     floor_results["tables"][1].datasets)}
+    assert checks[("frgan", "actors-synth MSE")].verdict == "beats"
+    assert checks[("frgan", "actors-synth MSE (GT)")].verdict == "beats"
+    assert checks[("mathieu", "actors-synth MSE")].verdict == "does not beat"   # lower mean, interval across 0
+    assert checks[("vgan", "actors-synth MSE")].verdict == "does not beat"
+    assert checks[("frgan", "faces-synth MSE (true video)")].verdict == "does not beat"
+    assert checks[("mcnet", "actors-synth MSE")].verdict == "cannot check (not run)"
+    assert {m for m, _ in checks} == {"frgan", "mathieu", "vgan", "mcnet"}          # not copy-input itself
+    # the verdicts follow the rule on the paired test (metrics.stats.compare_methods)
+    from metrics.stats import compare_methods
+    results = floor_results["results"]
+    frgan = compare_methods(results.videos[("actors-synth", "frgan")],
+                            results.videos[("actors-synth", "copy-input")], "mse")
+    mathieu = compare_methods(results.videos[("actors-synth", "mathieu")],
+                              results.videos[("actors-synth", "copy-input")], "mse")
+    assert frgan.mean_difference == pytest.approx(-0.004) and frgan.high < 0
+    assert mathieu.mean_difference < 0 < mathieu.high
+    claims = (floor_results["folder"] / "claims.md").read_text()
+    assert "## The floor: does each method beat copying the input frame (copy-input)?" in claims
+    assert "the 95% paired-bootstrap interval of the difference" in claims and "excludes 0" in claims
+    [line] = [l for l in claims.splitlines() if l.startswith("| frgan |")]
+    assert line.startswith(f"| frgan | **does not beat**: ") and f"**beats**: -0.0040 [{frgan.low:+.4f}, " \
+        f"{frgan.high:+.4f}], p = {frgan.p_value:.2g}, 8 videos |" in line
+    assert "| mcnet | **does not beat**: " in claims and "| cannot check (not run) |" in claims
+
+
+def test_without_the_floor_claims_say_it_cannot_be_checked(tmp_path, fake_metrics):
+    build(tmp_path, fake_metrics)
+    claims = (tmp_path / "tables" / "claims.md").read_text()
+    assert "Cannot check: no per-video MSE of `copy-input`" in claims
+
+
+# ---------------------------------------------------------------------------------------------
+# The training budget table: counts from train-*.json, wall time from MLflow.
+
+def write_budget(folder, dataset: str, method: str, seed: int = 0, **counts) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    body = {"dataset": dataset, "method": method, "seed": seed, "splits": ["gm", "gr"],
+            "clips": 12, "generator_steps": 210, "samples_seen": 1680, "parameters": 9999, **counts}
+    (folder / f"train-{dataset}-{method}-seed{seed}.json").write_text(json.dumps(body))
+
+
+def log_train_run(dataset: str, method: str, seed: int, start_ms: int, seconds: float, status="FINISHED"):
+    """A train stage's MLflow run, its times set (tests cannot wait for a real duration)."""
+    import mlflow
+    from frgan import tracking
+    client = mlflow.MlflowClient(tracking.tracking_uri())
+    experiment = client.get_experiment_by_name(tracking.EXPERIMENT)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(tracking.EXPERIMENT)
+    run = client.create_run(experiment_id, start_time=start_ms, tags={
+        "stage": f"train@{dataset}-{method}-{seed}", "dataset": dataset, "method": method, "seed": str(seed)})
+    client.set_terminated(run.info.run_id, status=status, end_time=start_ms + int(seconds * 1000))
+
+
+def test_budget_table_from_train_jsons_and_mlflow_wall_times(tmp_path):
+    metrics = tmp_path / "metrics"
+    write_budget(metrics, "actors-synth", "frgan")
+    write_budget(metrics, "actors-synth", "copy-input", clips=0, generator_steps=0, samples_seen=0, parameters=0)
+    write_budget(metrics, "actors-synth", "frgan", seed=1, parameters=123456)
+    write_budget(metrics, "faces-synth", "frgan", seed=2)   # a seed dropped from train.seeds: left out
+    write_evaluation(metrics, "actors-synth", "frgan", mse=(0.02, 0.01, 0.03))   # other files are not budgets
+    log_train_run("actors-synth", "frgan", 0, 1_000_000, 100.0)
+    log_train_run("actors-synth", "frgan", 0, 2_000_000, 42.5)                    # the newest finished run
+    log_train_run("actors-synth", "frgan", 0, 3_000_000, 7.0, status="FAILED")   # not finished: ignored
+    log_train_run("actors-synth", "frgan", 1, 1_000_000, 61.25)
+    walls = report.train_wall_times()
+    assert walls[("actors-synth", "frgan", 0)] == 42.5 and walls[("actors-synth", "frgan", 1)] == 61.25
+    budgets = report.load_budgets(metrics, seeds=[0, 1])
+    frame = report.budget_frame(budgets, walls)
+    assert list(frame.columns) == ["dataset", "method", "seed", "splits", "clips", "generator_steps",
+                                   "samples_seen", "parameters", "wall_time_s"]
+    assert [(r.method, r.seed) for r in frame.itertuples()] == [("copy-input", 0), ("frgan", 0), ("frgan", 1)]
+    files = report.write_budget(frame, "smoke", tmp_path, run_key="0123456789abcdef")
+    md = (tmp_path / "budget.md").read_text()
+    assert "| actors-synth | frgan | 0 | gm+gr | 12 | 210 | 1,680 | 9,999 | 42.5 |" in md
+    assert "| actors-synth | frgan | 1 | gm+gr | 12 | 210 | 1,680 | 123,456 | 61.2 |" in md   # one decimal
+    assert "| actors-synth | copy-input | 0 | gm+gr | 0 | 0 | 0 | 0 | n/a |" in md             # no MLflow run
+    assert "not pooled" in md and "tags.report_key = '0123456789abcdef'" in md and "faces-synth" not in md
+    csv = pd.read_csv(files[1])
+    assert csv.wall_time_s.tolist()[1:] == [42.5, 61.2] and np.isnan(csv.wall_time_s[0])
+    assert csv.parameters.tolist() == [0, 9999, 123456]
+
+
+def test_bad_train_json_is_a_one_line_error(tmp_path):
+    folder = tmp_path / "metrics"
+    write_budget(folder, "actors-synth", "frgan", clips=-1)
+    path = folder / "train-actors-synth-frgan-seed0.json"
+    with pytest.raises(DatasetError, match=re.escape(f"{path}: expected an object with string 'dataset'")):
+        report.load_budgets(folder)
+    write_budget(folder, "actors-synth", "frgan", seed=3)
+    (folder / "train-actors-synth-frgan-seed3.json").rename(path)
+    with pytest.raises(DatasetError, match=re.escape(f"{path}: holds dataset 'actors-synth', method 'frgan', seed 3: "
+                                                     "expected the name train-actors-synth-frgan-seed3.json")):
+        report.load_budgets(folder)
+    path.write_text("{")
+    with pytest.raises(DatasetError, match=re.escape(f"{path}: not valid JSON")):
+        report.load_budgets(folder)
+
+
+def test_report_key_reads_the_train_jsons_not_the_wall_times(tmp_path, fake_metrics):
+    params = load_params(REPO / "params.yaml")
+    key = report.report_key(params, fake_metrics, tmp_path / "plots", PUBLISHED, tmp_path / "none.csv",
+                            tmp_path / "videos")
+    log_train_run("actors-synth", "frgan", 0, 1_000_000, 5.0)   # a new wall time: same key
+    assert report.report_key(params, fake_metrics, tmp_path / "plots", PUBLISHED, tmp_path / "none.csv",
+                             tmp_path / "videos") == key
+    write_budget(fake_metrics, "actors-synth", "frgan")          # a budget the report reads: a new key
+    assert report.report_key(params, fake_metrics, tmp_path / "plots", PUBLISHED, tmp_path / "none.csv",
+                             tmp_path / "videos") != key

@@ -1,4 +1,5 @@
-"""Actor conditions (paper 3.1, 4.3): the pose LSTM trained on split 1, and the evaluation set.
+"""Actor conditions (paper 3.1, 4.3): the pose LSTM trained on every training clip, and the
+evaluation set.
 
 Evaluation protocol (paper 4.3, after Villegas et al. 2017): for each test video the LSTM
 observes the first `n_obs` ground-truth poses and predicts the next `n_pred`; every method gets
@@ -25,7 +26,7 @@ import pandas as pd
 import torch
 
 from frgan.conditions import pose_lstm as pl
-from frgan.data.clipstore import ClipStore
+from frgan.data.clipstore import TRAIN_SPLITS, ClipStore
 from frgan.data.errors import DatasetError
 
 
@@ -40,7 +41,8 @@ class PoseSettings:
     device: str = "cpu"
 
 
-def _sequences(store: ClipStore, split: str) -> tuple[list[np.ndarray], list[np.ndarray], pd.DataFrame]:
+def _sequences(store: ClipStore,
+               split: str | tuple[str, ...]) -> tuple[list[np.ndarray], list[np.ndarray], pd.DataFrame]:
     clips = store.split(split)
     joints = [np.array(store.gt("joints", r.clip_id)) for r in clips.itertuples()]
     vis = [np.array(store.gt("visibility", r.clip_id)) for r in clips.itertuples()]
@@ -49,12 +51,16 @@ def _sequences(store: ClipStore, split: str) -> tuple[list[np.ndarray], list[np.
 
 def build_actor_conditions(store: ClipStore, cfg: PoseSettings, out: Path,
                            log: Optional[Callable[[dict, int], None]] = None) -> dict[str, float]:
-    """Train the LSTM on split 'gm', predict for split 'test', write `out`; return summary metrics."""
+    """Train the LSTM on every training clip (splits gm + gr), predict for split 'test', write
+    `out`; return summary metrics."""
     size = store.meta["height"]
     box = pl.frame_box(size)
     window = cfg.n_obs + cfg.n_pred
 
-    joints, vis, _ = _sequences(store, "gm")
+    # The paper's LSTM (Villegas et al. 2017) was pre-trained on Penn Action's whole training
+    # set: here every training clip, both of G_M's and G_R's groups (paper 4.1); the test
+    # split, whose poses the LSTM forecasts, stays unseen.
+    joints, vis, _ = _sequences(store, TRAIN_SPLITS)
     trained = pl.train_pose_lstm([pl.normalise(j, box) for j in joints], vis, n_obs=cfg.n_obs,
                                  n_pred=cfg.n_pred, steps=cfg.steps, batch=cfg.batch, seed=cfg.seed,
                                  hidden=cfg.hidden, device=cfg.device, log=log)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,22 @@ from frgan.data.records import SPLITS, VideoRecord
 from frgan.io import atomic_dir
 
 INDEX_COLUMNS = ["clip_id", "subject", "label", "split", "start", "length"]
+
+# The clips every method trains on: both training groups of paper 4.1, never "test". FRGAN's
+# two-stage protocol draws G_M from "gm" and G_R from "gr" (together these same clips); every
+# one-network method (the ablations and the baselines) draws from the union, so all methods
+# stand on the same footing (issue 17).
+TRAIN_SPLITS = ("gm", "gr")
+
+
+def split_names(split: str | Sequence[str]) -> tuple[str, ...]:
+    """One split name or several -> a tuple of names (a hashable cache key); unknown names and
+    an empty selection are a KeyError naming what was expected."""
+    names = (split,) if isinstance(split, str) else tuple(split)
+    unknown = [name for name in names if name not in SPLITS]
+    if unknown or not names:
+        raise KeyError(f"split {unknown[0] if unknown else split!r}, expected one or more of {SPLITS}")
+    return names
 
 
 def _json_dump(obj: Any, path: Path) -> None:
@@ -153,10 +169,9 @@ class ClipStore:
     def fingerprint(self) -> str:
         return self.meta["fingerprint"]
 
-    def split(self, name: str) -> pd.DataFrame:
-        if name not in SPLITS:
-            raise KeyError(f"split {name!r}, expected one of {SPLITS}")
-        return self.index[self.index.split == name]
+    def split(self, name: str | Sequence[str]) -> pd.DataFrame:
+        """The index rows of split `name`, or of several splits (e.g. TRAIN_SPLITS) in index order."""
+        return self.index[self.index.split.isin(split_names(name))]
 
     def _row(self, clip: int | str) -> pd.Series:
         if isinstance(clip, str):

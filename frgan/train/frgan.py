@@ -1,10 +1,12 @@
 """FRGAN's two training stages (paper 3.2-3.3, 4.1) and its test-time generation.
 
-Stage 1, G_M on split 1 ('gm'): random jumps in time (a random t and k per sample); one critic
+Stage 1, G_M on split 1 ('gm'; both training splits, for the whole step budget, when no G_R
+follows: FrganConfig.gm_splits): random jumps in time (a random t and k per sample); one critic
 step of D_I (eq. 8-9, WGAN-GP on [frame, M]) then one generator step of eq. 4-7.
-Stage 2, G_R on split 2 ('gr'): the trained G_M (frozen) turns the first frame of a window into
-a coarse clip; D_I (one random frame pair per sample) and D_V (the clip) are updated in one step
-(eq. 8, 13-14), G_R in the alternating step (eq. 11-12).
+Stage 2, G_R on split 2 ('gr'): the trained G_M (frozen) turns an anchor frame into the coarse
+clip of a window that lies as far after it as the test's windows lie after the input frame
+(`Task.sample_anchored_windows`); D_I (one random frame pair per sample) and D_V (the clip) are
+updated in one step (eq. 8, 13-14), G_R in the alternating step (eq. 11-12).
 Generation: every target frame from the input frame (G_M), then G_R over windows of its clip
 length (the last window padded with its final frame, the padding dropped).
 
@@ -50,6 +52,10 @@ class FrganConfig:
     seed: int
     device: str
     vgg16_path: Optional[str] = None   # eq. 15's C_1: a user's VGG16 state dict (no downloads)
+    # The splits G_M's pairs come from: paper 4.1 trains G_M on the first group ("gm") when G_R
+    # follows on the second; a G_M-only variant (refine=False) trains on both (TRAIN_SPLITS),
+    # for gm_steps + gr_steps, the same footing as every other one-network method (issue 17).
+    gm_splits: tuple[str, ...] = ("gm",)
 
     def fingerprint(self, data: str) -> str:
         from frgan.tracking import params_hash
@@ -155,7 +161,7 @@ def train_gm(task: Task, cfg: FrganConfig, folder: Path, checkpoint_every: int, 
         torch.manual_seed(derive_seed(cfg.seed, "gm", n))       # the GP's eps
         eps = _penalty_eps(cfg.batch, 4, device)
         I_t, M_t, I_tk, M_tk = (dist.shard(x).to(device)
-                                for x in task.sample_pairs("gm", cfg.batch, step_rng(cfg.seed, n, "gm")))
+                                for x in task.sample_pairs(cfg.gm_splits, cfg.batch, step_rng(cfg.seed, n, "gm")))
         # one forward of G_M for both updates (G_M does not change in between), see _shared_forward
         with _shared_forward(gm):
             result = gm(I_t, M_t, M_tk)
@@ -192,7 +198,8 @@ def train_gm(task: Task, cfg: FrganConfig, folder: Path, checkpoint_every: int, 
 @torch.no_grad()
 def coarse_clip(gm: MotionForecaster, first: torch.Tensor, first_cond: torch.Tensor,
                 cond_clip: torch.Tensor) -> torch.Tensor:
-    """G_M's frames for every condition of a clip, each from the same first frame: (B,3,K,H,W).
+    """G_M's frames for every condition of a clip, each from the same first frame (the test
+    item's input frame; in G_R training the window's anchor frame): (B,3,K,H,W).
 
     In eval mode (a trained, frozen G_M) the first frame and its condition are encoded once per
     clip, not once per frame (`MotionForecaster.forward_targets`); in train mode, where
@@ -222,14 +229,18 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
     opt_d = torch.optim.Adam(list(d_image.parameters()) + list(d_video.parameters()), lr=cfg.lr,
                              betas=(float(cfg.betas[0]), float(cfg.betas[1])))
     gm = gm.to(device).eval()
+    # G_R refines, at test, G_M's forecasts 1..T frames from the input frame (T = the test
+    # videos' length): it trains on windows forecast from as far back (issue 17, item 3).
+    horizon = task.horizon()
 
     def step(n: int) -> dict[str, float]:
         torch.manual_seed(derive_seed(cfg.seed, "gr", n))
         eps_video, eps_image = _penalty_eps(cfg.batch, 5, device), _penalty_eps(cfg.batch, 4, device)
         rng = step_rng(cfg.seed, n, "gr")
-        first, first_cond, real, cond = (dist.shard(x).to(device)
-                                         for x in task.sample_windows("gr", cfg.batch, cfg.clip_len, rng))
-        coarse = coarse_clip(gm, first, first_cond, cond)
+        # every rank draws the same global batch and keeps its rows (dist.shard)
+        anchor, anchor_cond, real, cond = (dist.shard(x).to(device) for x in
+                                           task.sample_anchored_windows("gr", cfg.batch, cfg.clip_len, horizon, rng))
+        coarse = coarse_clip(gm, anchor, anchor_cond, cond)
         # one forward of G_R for both updates (G_R does not change in between), see _shared_forward
         with _shared_forward(gr):
             result = gr(coarse, cond)
@@ -288,7 +299,8 @@ def sample_grid(task: Task, cfg: FrganConfig, gm: MotionForecaster, rows: int = 
 @torch.no_grad()
 def refine_long_clip(gr: MotionRefiner, coarse: torch.Tensor, cond: torch.Tensor, clip_len: int) -> torch.Tensor:
     """G_R over consecutive windows of `clip_len` frames; the last window is padded with its
-    final frame and the padding dropped."""
+    final frame and the padding dropped. G_R's training windows mirror this layout
+    (`frgan.task.refine_window_offsets`): change one, change the other."""
     total = coarse.shape[2]
     pad = (-total) % clip_len
     if pad:
