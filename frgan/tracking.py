@@ -169,15 +169,20 @@ def log_artifact(path: str | Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # The report's runs: one experiment per table, nested under the report run, found by tags.
 
-def find_runs(tags: dict[str, str], experiment: str = EXPERIMENT) -> list[str]:
-    """Ids of the FINISHED runs of `experiment` that carry every tag in `tags` (newest first)."""
+def _client_and_experiment(experiment: str) -> tuple[Any, Any]:
+    """(an MlflowClient of the tracking store, `experiment` or None where it does not exist)."""
     uri = tracking_uri()
     check_reachable(uri)
     _quiet_mlflow()
     import mlflow
     client = mlflow.MlflowClient(uri)
     with store_lock(uri):   # the first call may create a fresh SQLite store's schema
-        found = client.get_experiment_by_name(experiment)
+        return client, client.get_experiment_by_name(experiment)
+
+
+def find_runs(tags: dict[str, str], experiment: str = EXPERIMENT) -> list[str]:
+    """Ids of the FINISHED runs of `experiment` that carry every tag in `tags` (newest first)."""
+    client, found = _client_and_experiment(experiment)
     if found is None:
         return []
     query = " and ".join([f"tags.{k} = '{v}'" for k, v in sorted(tags.items())] + ["attributes.status = 'FINISHED'"])
@@ -189,13 +194,7 @@ def latest_run_seconds(stage_prefix: str, keys: tuple[str, ...],
     """Seconds from start to end of the newest FINISHED run per value of the tags `keys`, among
     the runs whose `stage` tag starts with `stage_prefix` (e.g. "train@": per dataset, method and
     seed). Runs missing one of the tags are skipped; an empty dict when the store has none."""
-    uri = tracking_uri()
-    check_reachable(uri)
-    _quiet_mlflow()
-    import mlflow
-    client = mlflow.MlflowClient(uri)
-    with store_lock(uri):   # the first call may create a fresh SQLite store's schema
-        found = client.get_experiment_by_name(experiment)
+    client, found = _client_and_experiment(experiment)
     if found is None:
         return {}
     query = f"tags.stage LIKE '{stage_prefix}%' and attributes.status = 'FINISHED'"

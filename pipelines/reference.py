@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from frgan.config import Params
+from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.data.errors import DatasetError
 from frgan.task import Task, TestItems
 from pipelines import _stage
@@ -32,7 +33,7 @@ from pipelines.paths import REFERENCE
 from pipelines.train import load_task
 
 METHOD = REFERENCE
-SPLITS = ("gm", "gr")   # the training splits (G_M's and G_R's; MUG: the authors' train and val subjects)
+SPLITS = TRAIN_SPLITS   # the training splits (G_M's and G_R's; MUG: the authors' train and val subjects)
 
 
 INPUT_FRAME = 0   # the test items' input_frame on faces (retargeting_plan): the clip's neutral start

@@ -1080,7 +1080,7 @@ def budget_frame(budgets: list[dict], wall_times: dict[tuple[str, str, int], flo
     """One row per dataset, method and training seed (not pooled: each seed is its own training
     run, and a budget is what one run spent); wall time None where MLflow has no finished run."""
     import pandas as pd
-    records = [{**b, "splits": "+".join(b["splits"]),
+    records = [{**b, "splits": "+".join(b["splits"]) or "-",
                 "wall_time_s": (round(wall_times[key], 1) if (key := (b["dataset"], b["method"], b["seed"]))
                                 in wall_times else None)} for b in budgets]
     return pd.DataFrame.from_records(records, columns=list(BUDGET_COLUMNS))

@@ -56,7 +56,8 @@ def as_budget(spent: object, method: str) -> Budget:
 
 def budget_record(dataset: str, method: str, seed: int, spent: Budget) -> dict:
     """The train stage's metrics file: the run's names and its budget (the report's budget table)."""
-    return {"dataset": dataset, "method": method, "seed": seed, "splits": list(TRAIN_SPLITS), **asdict(spent)}
+    splits = list(TRAIN_SPLITS) if spent.clips else []   # a method that trained on no clip names none
+    return {"dataset": dataset, "method": method, "seed": seed, "splits": splits, **asdict(spent)}
 
 
 def write_budget(record: dict) -> Path:
