@@ -9,13 +9,9 @@ import torch
 
 from baselines import mocogan, vgan
 from baselines import video_gan as vg
-from frgan.conditions.actors import PoseSettings, build_actor_conditions
 from frgan.config import load_params
-from frgan.data import actors_synth
-from frgan.data.clipstore import ClipStore, write_clip_store
 from frgan.methods import get_method
-from frgan.task import Task
-from tests.conftest import REPO
+from tests.conftest import REPO, tiny_actors_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -24,12 +20,7 @@ SIZE, T = 16, 4      # tiny actors task: 16 px frames, 4 generated frames per te
 
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
-    root = tmp_path_factory.mktemp("actors")
-    write_clip_store(actors_synth.iter_videos(SIZE, 3, 8, seed=0), root / "store", {"dataset": "actors-synth"})
-    store = ClipStore(root / "store")
-    build_actor_conditions(store, PoseSettings(n_obs=2, n_pred=T, hidden=4, steps=2, batch=4, seed=0),
-                           root / "cond")
-    return Task("actors-synth", load_params(REPO / "params.yaml"), store, root / "cond")
+    return tiny_actors_task(tmp_path_factory.mktemp("actors"), SIZE, T)
 
 
 @pytest.fixture(scope="module")

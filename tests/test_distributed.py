@@ -41,7 +41,7 @@ import pytest
 import torch
 
 from frgan.train import distributed as dist
-from tests.conftest import REPO
+from tests.conftest import REPO, tiny_actors_task
 
 WEIGHT_ATOL = 1e-6       # 1% of one Adam step (lr 1e-4)
 WEIGHT_FRACTION = 1e-3   # at most 0.1% of the weights may differ by more (see the module note)
@@ -316,17 +316,7 @@ SIZE, N_PRED = 16, 4
 
 
 def _tiny_task(root: Path):
-    from frgan.conditions.actors import PoseSettings, build_actor_conditions
-    from frgan.config import load_params
-    from frgan.data import actors_synth
-    from frgan.data.clipstore import ClipStore, write_clip_store
-    from frgan.task import Task
-    if not (root / "cond" / "test_index.csv").is_file():
-        write_clip_store(actors_synth.iter_videos(SIZE, 3, 8, seed=0), root / "store", {"dataset": "actors-synth"})
-        build_actor_conditions(ClipStore(root / "store"),
-                               PoseSettings(n_obs=2, n_pred=N_PRED, hidden=4, steps=2, batch=4, seed=0),
-                               root / "cond")
-    return Task("actors-synth", load_params(REPO / "params.yaml"), ClipStore(root / "store"), root / "cond")
+    return tiny_actors_task(root, SIZE, N_PRED)
 
 
 def _tiny_params(one_step: bool = False):

@@ -39,12 +39,17 @@ def _git(cwd: Path, *args: str) -> None:
                         "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("repo")
+def copy_project(root: Path) -> Path:
+    """The repository's tracked files (and the untracked ones git does not ignore) copied into `root`."""
     for rel in _project_files():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, root / rel)
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = copy_project(tmp_path_factory.mktemp("repo"))
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["profiles"]["smoke"].update(TINY)
     params["train"]["methods"] = [METHOD]

@@ -15,10 +15,8 @@ import pytest
 
 import baselines  # noqa: F401  (registers the baselines)
 from baselines import common, mocogan, vgan
-from frgan.conditions.actors import PoseSettings, build_actor_conditions
 from frgan.config import load_params
-from frgan.data import actors_synth
-from frgan.data.clipstore import TRAIN_SPLITS, ClipStore, write_clip_store
+from frgan.data.clipstore import TRAIN_SPLITS, ClipStore
 from frgan.data.errors import DatasetError
 from frgan.methods import METHODS, Budget, FrganVariant, Method, parameter_count
 from frgan.task import Task
@@ -26,7 +24,7 @@ from frgan.train import frgan as fr
 from pipelines import train as train_stage
 from pipelines.paths import train_metrics_path
 from tests import tiny_project as tp
-from tests.conftest import REPO
+from tests.conftest import REPO, tiny_actors_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -39,13 +37,8 @@ TRAINED = sorted(set(METHODS) - NOTHING_TO_TRAIN)
 
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
-    root = tmp_path_factory.mktemp("actors")
     # 3 actors x 8 actions of 8 frames: one actor per split, so 8 clips in each of gm, gr, test
-    write_clip_store(actors_synth.iter_videos(SIZE, 3, 8, seed=0), root / "store", {"dataset": "actors-synth"})
-    store = ClipStore(root / "store")
-    build_actor_conditions(store, PoseSettings(n_obs=2, n_pred=T, hidden=4, steps=2, batch=4, seed=0),
-                           root / "cond")
-    return Task("actors-synth", load_params(REPO / "params.yaml"), store, root / "cond")
+    return tiny_actors_task(tmp_path_factory.mktemp("actors"), SIZE, T)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ report; no reference stage is generated, and the faces tables say there is no fa
 (Before: the reference stage still named data/prepared/faces-synth and the repro stopped.)"""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,7 @@ import yaml
 
 from frgan.config import load_params
 from frgan.data.errors import DatasetError
-from tests.conftest import REPO
-from tests.test_dvc_integration import TINY, _dvc, _git, _project_files, _ran
+from tests.test_dvc_integration import TINY, _dvc, _git, _ran, copy_project
 
 pytestmark = pytest.mark.slow
 
@@ -22,10 +20,7 @@ METHOD = "mathieu"   # one cheap Table 3 method: the test checks the graph, not 
 
 @pytest.fixture(scope="module")
 def actors_only(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("one-dataset")
-    for rel in _project_files():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, root / rel)
+    root = copy_project(tmp_path_factory.mktemp("one-dataset"))
     # The committed results of the two-dataset graph are not this graph's: without them every
     # number in the report comes from this repro.
     for folder, pattern in (("metrics", "evaluate-*.json"), ("metrics", "train-*.json"), ("plots", "evaluate-*"),
