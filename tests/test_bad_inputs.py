@@ -199,7 +199,7 @@ CASES = [
     Case("params-not-yaml", "train", ACTORS,
          "params.yaml: not valid YAML at line 2 (mapping values are not allowed here)", _raw_params("profile: smoke\nseed: 0: 1\n"), code=2, method=METHOD),
     Case("unknown-method", "train", ACTORS,
-         "--method 'sora': expected one of ['frgan', 'frgan-diff-map', …]", code=2, method="sora"),
+         "--method 'sora': expected one of ['copy-input', 'frgan', …]", code=2, method="sora"),
     Case("unknown-seed", "train", ACTORS,
          "--seed 7: expected one of train.seeds [0] (params.yaml)", base=(ACTORS,), code=2, method="frgan",
          seed=7),
