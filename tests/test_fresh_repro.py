@@ -40,6 +40,10 @@ COMPARED = ("reports/metrics", "reports/plots", "reports/videos", "reports/table
 WALL_TIME_MD = ("reports/tables/budget.md", "Wall time (s)")
 WALL_TIME_CSV = ("reports/tables/budget.csv", "wall_time_s")
 MASK = "*"
+# dvc.lock records the report's `reports/tables` out by a hash of its files, budget.md among them:
+# that out's md5 and size are masked in dvc.lock (the files themselves are compared above, masked
+# only in their wall-time column), every other line of dvc.lock compared as it is.
+TABLES_OUT = "    - path: reports/tables"
 
 
 def mask_wall_time(path: str, text: str) -> str:
@@ -55,6 +59,8 @@ def mask_wall_time(path: str, text: str) -> str:
         writer.writerow(rows[0])
         writer.writerows([*r[:column], MASK, *r[column + 1:]] if len(r) > column else r for r in rows[1:])
         return out.getvalue()
+    if path == "dvc.lock":
+        return _mask_tables_out(text)
     if path != WALL_TIME_MD[0]:
         return text
     lines, column = text.split("\n"), None
@@ -71,13 +77,29 @@ def mask_wall_time(path: str, text: str) -> str:
 
 
 def _same_but_wall_time(path: str, clone: Path) -> bool:
-    """A committed budget file and the fresh one agree once the wall-time column is masked."""
+    """A committed budget file (or dvc.lock) and the fresh one agree once wall time is masked."""
     try:
         committed = _git("show", f"HEAD:{path}", cwd=clone)
     except subprocess.CalledProcessError:   # not committed yet: a real difference
         return False
     fresh = (clone / path).read_text()
     return mask_wall_time(path, committed) == mask_wall_time(path, fresh)
+
+
+def _mask_tables_out(lock: str) -> str:
+    """dvc.lock with the md5 and size of the `reports/tables` out (the lines after its path, up to
+    the next entry) replaced by MASK."""
+    lines = lock.split("\n")
+    for i, line in enumerate(lines):
+        if line != TABLES_OUT:
+            continue
+        for j in range(i + 1, len(lines)):
+            key = lines[j].strip().split(":")[0]
+            if lines[j].startswith("    -") or not lines[j].startswith("      "):
+                break
+            if key in ("md5", "size"):
+                lines[j] = f"{lines[j].split(':')[0]}: {MASK}"
+    return "\n".join(lines)
 
 
 def _git(*args: str, cwd: Path) -> str:
@@ -107,7 +129,7 @@ def test_fresh_smoke_repro_passes_the_gate_and_reproduces_the_committed_results(
 
     changed = [line[3:] for line in _git("status", "--porcelain", "--", *COMPARED, cwd=clone).splitlines()]
     changed = [path for path in changed
-               if not (path in (WALL_TIME_MD[0], WALL_TIME_CSV[0]) and _same_but_wall_time(path, clone))]
+               if not (path in (WALL_TIME_MD[0], WALL_TIME_CSV[0], "dvc.lock") and _same_but_wall_time(path, clone))]
     recorded = json.loads((clone / "reports" / "expected" / "machine.json").read_text())
     here = machine_fingerprint()
     if recorded != here:
@@ -141,3 +163,15 @@ def test_mask_wall_time_masks_only_the_wall_time_column():
     # every other file is compared as it is, wall-time-looking numbers included
     assert mask_wall_time("reports/tables/table3.md", md) == md
     assert mask_wall_time("reports/tables/table3.csv", csv_text) == csv_text
+
+
+def test_mask_wall_time_in_dvc_lock_masks_only_the_tables_out_hash():
+    lock = ("  report:\n    outs:\n    - path: reports/figures/report\n      hash: md5\n      md5: aaa.dir\n"
+            "      size: 10\n      nfiles: 6\n    - path: reports/tables\n      hash: md5\n      md5: bbb.dir\n"
+            "      size: 25320\n      nfiles: 11\n  reference:\n    md5: ccc\n")
+    masked = mask_wall_time("dvc.lock", lock)
+    assert masked == lock.replace("md5: bbb.dir", "md5: *").replace("size: 25320", "size: *")
+    assert mask_wall_time("dvc.lock", lock.replace("bbb.dir", "ddd.dir").replace("25320", "25321")) == masked
+    for changed in (lock.replace("aaa.dir", "eee.dir"), lock.replace("nfiles: 11", "nfiles: 12"),
+                    lock.replace("md5: ccc", "md5: fff")):
+        assert mask_wall_time("dvc.lock", changed) != masked   # every other line: compared
