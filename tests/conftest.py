@@ -27,6 +27,15 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
+def params_with(profile: dict, train: dict):
+    """The shipped params.yaml as Params, with `profile`'s knobs set in the active profile and
+    `train`'s in the train section (tiny sizes for in-process training tests)."""
+    from frgan.config import load_params
+    base = load_params(REPO / "params.yaml")
+    return base.model_copy(update={"profiles": {**base.profiles, base.profile: base.size.model_copy(update=profile)},
+                                   "train": base.train.model_copy(update=train)})
+
+
 def tiny_actors_task(root: Path, size: int, n_pred: int):
     """A tiny actors-synth Task under `root`: 3 actors x 8 actions of 8 frames (one actor per
     split: 8 clips in each of gm, gr and test), conditions from a 2-step pose LSTM predicting

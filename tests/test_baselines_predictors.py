@@ -15,7 +15,7 @@ from frgan.data.clipstore import ClipStore, write_clip_store
 from frgan.methods import get_method
 from frgan.nets.critics import join
 from frgan.task import Task
-from tests.conftest import REPO
+from tests.conftest import REPO, params_with
 
 SIZE, WIDTH, BATCH = 16, 4, 2
 N_OBS, N_PRED = 2, 3
@@ -35,10 +35,7 @@ def task(tmp_path_factory, one_torch_thread):
 @pytest.fixture(scope="module")
 def params():
     """The repo's params with tiny sizes (every baseline reads width, batch, gm_steps from them)."""
-    base = load_params(REPO / "params.yaml")
-    tiny = base.size.model_copy(update={"width": WIDTH, "batch": BATCH, "gm_steps": 3, "gr_clip_actors": 4})
-    return base.model_copy(update={"profiles": {**base.profiles, base.profile: tiny},
-                                   "train": base.train.model_copy(update={"device": "cpu"})})
+    return params_with({"width": WIDTH, "batch": BATCH, "gm_steps": 3, "gr_clip_actors": 4}, {"device": "cpu"})
 
 
 def frames(batch: int = BATCH, size: int = SIZE, seed: int = 0) -> torch.Tensor:

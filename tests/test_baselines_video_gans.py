@@ -9,9 +9,8 @@ import torch
 
 from baselines import mocogan, vgan
 from baselines import video_gan as vg
-from frgan.config import load_params
 from frgan.methods import get_method
-from tests.conftest import REPO, tiny_actors_task
+from tests.conftest import params_with, tiny_actors_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -25,10 +24,8 @@ def task(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def params():
-    base = load_params(REPO / "params.yaml")
-    profile = base.size.model_copy(update={"width": 4, "batch": 2, "gm_steps": 8, "gr_clip_actors": 4})
-    train = base.train.model_copy(update={"device": "cpu", "checkpoint_every": 4, "log_every": 1})
-    return base.model_copy(update={"profiles": {**base.profiles, base.profile: profile}, "train": train})
+    return params_with({"width": 4, "batch": 2, "gm_steps": 8, "gr_clip_actors": 4},
+                       {"device": "cpu", "checkpoint_every": 4, "log_every": 1})
 
 
 def _frame(batch: int, size: int = SIZE, seed: int = 0) -> torch.Tensor:

@@ -41,7 +41,7 @@ import pytest
 import torch
 
 from frgan.train import distributed as dist
-from tests.conftest import REPO, tiny_actors_task
+from tests.conftest import REPO, params_with, tiny_actors_task
 
 WEIGHT_ATOL = 1e-6       # 1% of one Adam step (lr 1e-4)
 WEIGHT_FRACTION = 1e-3   # at most 0.1% of the weights may differ by more (see the module note)
@@ -322,13 +322,9 @@ def _tiny_task(root: Path):
 def _tiny_params(one_step: bool = False):
     """The tiny training knobs; `one_step`: a one-network method trains a single step
     (its budget is gm_steps + gr_steps)."""
-    from frgan.config import load_params
-    base = load_params(REPO / "params.yaml")
     steps = {"gm_steps": 1, "gr_steps": 0} if one_step else {"gm_steps": 3, "gr_steps": 2}
-    profile = base.size.model_copy(update={"width": 4, "batch": 4, **steps,
-                                           "gr_clip_actors": 4})
-    train = base.train.model_copy(update={"device": "cpu", "checkpoint_every": 2, "log_every": 1})
-    return base.model_copy(update={"profiles": {**base.profiles, base.profile: profile}, "train": train})
+    return params_with({"width": 4, "batch": 4, **steps, "gr_clip_actors": 4},
+                       {"device": "cpu", "checkpoint_every": 2, "log_every": 1})
 
 
 def _worker(data: Path, out: Path) -> None:

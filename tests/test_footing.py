@@ -15,7 +15,6 @@ import pytest
 
 import baselines  # noqa: F401  (registers the baselines)
 from baselines import common, mocogan, vgan
-from frgan.config import load_params
 from frgan.data.clipstore import TRAIN_SPLITS, ClipStore
 from frgan.data.errors import DatasetError
 from frgan.methods import METHODS, Budget, FrganVariant, Method, parameter_count
@@ -24,7 +23,7 @@ from frgan.train import frgan as fr
 from pipelines import train as train_stage
 from pipelines.paths import train_metrics_path
 from tests import tiny_project as tp
-from tests.conftest import REPO, tiny_actors_task
+from tests.conftest import params_with, tiny_actors_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -43,11 +42,8 @@ def task(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def params():
-    base = load_params(REPO / "params.yaml")
-    profile = base.size.model_copy(update={"width": 4, "batch": BATCH, "gm_steps": GM_STEPS,
-                                           "gr_steps": GR_STEPS, "gr_clip_actors": 4})
-    train = base.train.model_copy(update={"device": "cpu", "checkpoint_every": 100})
-    return base.model_copy(update={"profiles": {**base.profiles, base.profile: profile}, "train": train})
+    return params_with({"width": 4, "batch": BATCH, "gm_steps": GM_STEPS, "gr_steps": GR_STEPS,
+                        "gr_clip_actors": 4}, {"device": "cpu", "checkpoint_every": 100})
 
 
 @contextlib.contextmanager
