@@ -41,6 +41,14 @@ class _Strict(BaseModel):
 # ---------------------------------------------------------------------------------------------
 # Profiles: every size knob a profile selects.
 
+class ProfileTrain(_Strict):
+    """The `train` keys a profile may set (merged over the train section when it is active)."""
+    lr: Optional[float] = Field(default=None, gt=0.0)
+    betas: Optional[tuple[float, float]] = None
+    loss_weights: Optional[dict[Literal["rec", "mask", "adv", "feat"], float]] = None
+    gp_weight: Optional[float] = Field(default=None, ge=0.0)
+
+
 class Profile(_Strict):
     faces_size: int = Field(ge=16, le=512)
     actors_size: int = Field(ge=16, le=512)
@@ -59,6 +67,9 @@ class Profile(_Strict):
     gr_steps: int = Field(ge=1)               # G_R training steps (stage 2)
     gr_clip_faces: int = Field(ge=4)          # G_R clip length on faces (paper 4.1: 32)
     gr_clip_actors: int = Field(ge=4)         # G_R clip length on actors (paper 4.1: 16)
+    # FRGAN's training knobs this profile sets over the `train` section (keys left out keep
+    # train's): what the paper leaves open differs with size (the `cpu` profile's loss balance).
+    train: Optional[ProfileTrain] = None
 
     @model_validator(mode="after")
     def _actor_videos_cover_the_protocol(self) -> "Profile":
@@ -149,6 +160,22 @@ class Weights(_Strict):
     mask: float = Field(default=0.05, ge=0.0)  # L_r, eq. 6
     adv: float = Field(default=1.0, ge=0.0)    # L_gen, eqs. 7, 12
     feat: float = Field(default=0.0, ge=0.0)   # L_feat, eq. 15 (needs user-given extractors)
+
+
+def _with_profile_train(raw: Any) -> Any:
+    """params.yaml as read, with the active profile's `train` block merged over `train`
+    (loss_weights key by key), so `Params.train` holds the knobs a run trains with."""
+    if not isinstance(raw, dict):
+        return raw
+    profiles, train = raw.get("profiles"), raw.get("train")
+    active = profiles.get(raw.get("profile")) if isinstance(profiles, dict) else None
+    overrides = active.get("train") if isinstance(active, dict) else None
+    if not isinstance(overrides, dict) or not isinstance(train, dict):
+        return raw
+    merged = {**train, **{k: v for k, v in overrides.items() if k != "loss_weights" and v is not None}}
+    if isinstance(overrides.get("loss_weights"), dict):
+        merged["loss_weights"] = {**(train.get("loss_weights") or {}), **overrides["loss_weights"]}
+    return {**raw, "train": merged}
 
 
 class Train(_Strict):
@@ -247,6 +274,11 @@ class Params(_Strict):
     evaluate: Evaluate = Field(default_factory=Evaluate)
     report: Report = Field(default_factory=Report)
     study: Study = Field(default_factory=Study)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _active_profile_trains(cls, raw: Any) -> Any:
+        return _with_profile_train(raw)
 
     @model_validator(mode="after")
     def _profile_is_defined(self) -> "Params":

@@ -39,7 +39,7 @@ def _mutated(path: list, value=None, delete=False):
 BAD_CASES = [
     # (mutation, the message the stage must print)
     (_mutated(["profile"], "huge"),
-     "params.yaml: profile = 'huge': expected one of ['paper', 'smoke', 'synth']"),
+     "params.yaml: profile = 'huge': expected one of ['cpu', 'paper', 'smoke', 'synth']"),
     (_mutated(["profiles", "smoke", "faces_size"], -3),
      "params.yaml: profiles.smoke.faces_size = -3: expected a value greater than or equal to 16"),
     (_mutated(["profiles", "smoke", "actors_frames"], "many"),
@@ -145,3 +145,26 @@ def test_several_errors_are_counted_in_one_line():
         parse_params(raw)
     assert "\n" not in str(info.value)
     assert str(info.value).endswith("(and 1 more error)")
+
+
+# ---------------------------------------------------------------------------------------------
+# A profile's `train` block: merged over the train section only while that profile is active.
+
+def test_the_active_profiles_train_block_sets_the_train_knobs():
+    inactive = load_params(REPO / "params.yaml")                     # smoke: no train block
+    assert inactive.train.loss_weights.adv == SHIPPED["train"]["loss_weights"]["adv"]
+    cpu = parse_params({**copy.deepcopy(SHIPPED), "profile": "cpu"})
+    overrides = SHIPPED["profiles"]["cpu"]["train"]["loss_weights"]
+    assert cpu.train.loss_weights.adv == overrides["adv"] != inactive.train.loss_weights.adv
+    # keys the block leaves out keep the train section's values, key by key
+    assert cpu.train.loss_weights.rec == SHIPPED["train"]["loss_weights"]["rec"]
+    assert cpu.train.lr == SHIPPED["train"]["lr"]
+
+
+def test_a_profile_train_block_refuses_keys_it_cannot_set():
+    raw = _mutated(["profiles", "cpu", "train", "methods"], ["frgan"])
+    with pytest.raises(ParamsError, match=r"profiles\.cpu\.train\.methods: unknown key"):
+        parse_params(raw)
+    raw = _mutated(["profiles", "cpu", "train", "loss_weights"], {"advx": 1.0})
+    with pytest.raises(ParamsError, match=r"profiles\.cpu\.train\.loss_weights\.advx"):
+        parse_params(raw)

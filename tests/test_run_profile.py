@@ -1,0 +1,59 @@
+"""pipelines.run_profile: the graph a profile runs, its comparison with copy-input, and its refusals."""
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from frgan.config import parse_params
+from pipelines import run_profile
+
+
+def test_the_cpu_graph_is_valid_params():
+    raw = run_profile.profile_params((REPO / "params.yaml").read_text(), "cpu")
+    params = parse_params(raw)
+    assert params.profile == "cpu" and params.prepare.datasets == ["actors-synth"]
+    assert "copy-input" in params.train.methods and params.report.faces_dataset is None
+    # the cpu profile's own training knobs are in force
+    assert params.train.loss_weights.adv == raw["profiles"]["cpu"]["train"]["loss_weights"]["adv"]
+
+
+def test_an_unknown_profile_is_refused():
+    with pytest.raises(run_profile.RunError, match="'huge': expected one of"):
+        run_profile.profile_params((REPO / "params.yaml").read_text(), "huge")
+
+
+def _plots(folder, method, per_video_mse):
+    rows = [{"video": v, "class": "walk", "frame": f, "mse": m}
+            for v, m in enumerate(per_video_mse) for f in range(3)]
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(folder / f"evaluate-actors-synth-{method}-seed0.csv", index=False)
+
+
+def test_versus_floor_pairs_videos_and_says_who_beats_copy_input(tmp_path):
+    rng = np.random.default_rng(0)
+    floor = rng.uniform(0.01, 0.02, 30)
+    plots = tmp_path / "reports" / "plots"
+    _plots(plots, "copy-input", floor)
+    _plots(plots, "better", floor * 0.8)                    # 20% lower on every video
+    _plots(plots, "same", floor + rng.normal(0, 1e-4, 30))  # the floor, give or take noise
+    out = run_profile.versus_floor(tmp_path, "actors-synth", ["better", "same", "copy-input"])
+    assert set(out) == {"better", "same"}
+    assert out["better"]["beats_copy_input"] and out["better"]["ratio"] == pytest.approx(0.8)
+    assert out["better"]["paired_difference"]["mean_difference"] == pytest.approx(-0.2 * floor.mean())
+    assert not out["same"]["beats_copy_input"] and out["same"]["intervals_overlap"]
+
+
+def test_a_dirty_checkout_is_refused(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "f.txt").write_text("a\n")
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(git + ["add", "f.txt"], cwd=tmp_path, check=True)
+    subprocess.run(git + ["commit", "-qm", "x"], cwd=tmp_path, check=True)
+    assert len(run_profile.require_clean_checkout(tmp_path)) == 40
+    (tmp_path / "f.txt").write_text("b\n")
+    with pytest.raises(run_profile.RunError, match="uncommitted changes"):
+        run_profile.require_clean_checkout(tmp_path)
