@@ -22,7 +22,7 @@ SERVER_ARGS      ?=
 SERVER_JOBS      ?= false
 MLFLOW           ?= $(BIN)/mlflow
 
-.PHONY: install repro test check check-update bench bench-repro ui server lock clean-venv
+.PHONY: install repro test check check-update cpu-profile bench bench-repro ui server lock clean-venv
 
 install: $(STAMP)
 
@@ -38,6 +38,10 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The cpu profile (actors-synth, learning on 2 cores, ~1 h) in a clone of HEAD -> reports/cpu/.
+cpu-profile: $(STAMP)
+	$(BIN)/python -m pipelines.run_profile cpu
 
 # The regression gate on the current results (smoke baseline; published numbers on MUG/Penn).
 check: $(STAMP)

@@ -78,14 +78,25 @@ def require_clean_checkout(repo: Path) -> str:
     if changed:
         raise RunError(f"{repo}: uncommitted changes to tracked files ({changed.splitlines()[0].strip()} ...): "
                        "commit them first, the results name a commit")
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return commit_of(repo)
+
+
+# The smoke results committed in the repository: removed from the clone before its run, so that
+# nothing of the smoke graph can be read by the profile's stages or copied into its results.
+COMMITTED_RESULTS = ("reports/metrics", "reports/plots", "reports/figures", "reports/tables", "reports/videos")
 
 
 def clone(repo: Path, workdir: Path) -> None:
     if workdir.exists():
         shutil.rmtree(workdir)
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(repo), str(workdir)], check=True)
+    for folder in COMMITTED_RESULTS:
+        shutil.rmtree(workdir / folder, ignore_errors=True)
+
+
+def commit_of(folder: Path) -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 def run_graph(workdir: Path) -> float:
@@ -152,6 +163,11 @@ def collect_numbers(workdir: Path, profile: str, raw: dict, commit: str, seconds
     }
 
 
+# The generator's terms each method logs (frgan/train/frgan.py, baselines/*.py), as the last part
+# of the MLflow key: reconstruction, mask, adversarial and total.
+LOSS_TERMS = ("rec", "mask", "adv", "loss", "mse", "gdl", "gan", "g_loss", "g_adv", "mask_l1", "first_frame_l1")
+
+
 def plot_losses(workdir: Path, path: Path) -> None:
     """Each trained method's generator terms over steps, from the clone's MLflow store."""
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'mlflow.db'}"
@@ -164,7 +180,7 @@ def plot_losses(workdir: Path, path: Path) -> None:
     curves = {}
     for run in runs:
         method = run.data.tags.get("method")
-        keys = [k for k in run.data.metrics if k.split("/")[-1] in ("rec", "adv", "mask", "loss", "l2", "gdl", "img")
+        keys = [k for k in run.data.metrics if k.split("/")[-1] in LOSS_TERMS
                 and not k.startswith("d_")]
         if method and keys:
             curves[method] = {k: client.get_metric_history(run.info.run_id, k) for k in sorted(keys)}
@@ -211,11 +227,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = (args.workdir or Path(f"/tmp/frgan-repro-{args.profile}")).resolve()
     try:
-        commit = require_clean_checkout(REPO)
-        raw = profile_params((REPO / "params.yaml").read_text(), args.profile)
-        if args.collect_only:
+        if args.collect_only:   # the clone's commit and params: what the run used
+            commit = commit_of(workdir)
+            raw = profile_params(subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=workdir, check=True,
+                                                capture_output=True, text=True).stdout, args.profile)
             seconds = float(json.loads((workdir / "wall_seconds.json").read_text())["seconds"])
         else:
+            commit = require_clean_checkout(REPO)
+            raw = profile_params((REPO / "params.yaml").read_text(), args.profile)
             clone(REPO, workdir)
             (workdir / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
             seconds = run_graph(workdir)

@@ -36,18 +36,17 @@ def params_with(profile: dict, train: dict):
                                    "train": base.train.model_copy(update=train)})
 
 
-def tiny_actors_task(root: Path, size: int, n_pred: int, actors: int = 3, frames: int = 8):
-    """A tiny actors-synth Task under `root`: `actors` actors x 8 actions of `frames` frames
-    (split by actor into thirds: with 3, 8 clips in each of gm, gr and test), conditions from a
-    2-step pose LSTM predicting `n_pred` poses. Built once per folder (a second call reuses
-    what the first wrote)."""
+def tiny_actors_task(root: Path, size: int, n_pred: int):
+    """A tiny actors-synth Task under `root`: 3 actors x 8 actions of 8 frames (one actor per
+    split: 8 clips in each of gm, gr and test), conditions from a 2-step pose LSTM predicting
+    `n_pred` poses. Built once per folder (a second call reuses what the first wrote)."""
     from frgan.conditions.actors import PoseSettings, build_actor_conditions
     from frgan.config import load_params
     from frgan.data import actors_synth
     from frgan.data.clipstore import ClipStore, write_clip_store
     from frgan.task import Task
     if not (root / "cond" / "test_index.csv").is_file():
-        write_clip_store(actors_synth.iter_videos(size, actors, frames, seed=0), root / "store", {"dataset": "actors-synth"})
+        write_clip_store(actors_synth.iter_videos(size, 3, 8, seed=0), root / "store", {"dataset": "actors-synth"})
         build_actor_conditions(ClipStore(root / "store"),
                                PoseSettings(n_obs=2, n_pred=n_pred, hidden=4, steps=2, batch=4, seed=0),
                                root / "cond")
