@@ -1,0 +1,215 @@
+"""Every registered method learns: trained briefly on a tiny task, it beats copying its input
+frame on held-out subjects.
+
+The task (`blob_videos`): 16 px videos of a soft blob gliding 1 px per frame over a plain
+background, in one of 8 directions, which its colour gives away; the "joints" are the blob's
+centre, so the motion conditions are heatmaps of where it is. Copying the input frame leaves the
+blob behind; a method that learned draws it where the conditions say (FRGAN, Villegas et al.) or
+where its colour says it goes (MCNet, Mathieu et al., MoCoGAN, which see only the input frame;
+VGAN, also told the direction by its class network). The suite's actors-synth is not the task
+here: with a few hundred steps the whole-frame generators (no residual path: every baseline)
+cannot redraw an unseen actor's clothes and background at all (MSE 2.4-3.3x copy-input's after
+360 steps), so they would fail for want of a budget, not of learning.
+
+The check (`learning_verdict`): on the test split's items (subjects the method never saw), each
+item's MSE over its generated frames against the true frames, paired with copy-input's MSE on the
+same item. A method passes when its mean MSE is at most (1 - MARGIN) x copy-input's and the
+paired Wilcoxon test (metrics.stats.paired_difference) gives p < ALPHA with the method lower.
+Beating the floor alone does not show that a method follows its conditions: a G_M that never
+sees them can learn to blur what tends to move and pass it. So a method that takes condition
+maps (CONDITIONED) must also do better with each item's own conditions than with the next
+item's (another direction), paired, p < ALPHA. Conditions are the ground truth's (`cond_gt`):
+the pose LSTM is not under test here.
+
+Training knobs: the `cpu` profile's (params.yaml), at tiny sizes (TINY). The broken variants
+show the check can fail: an optimiser that never steps (learning rate 0, in effect), and a
+FRGAN G_M whose conditions are blanked (its output ignores them).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conftest import REPO
+
+MARGIN = 0.05   # the method's mean MSE must be at least 5% under copy-input's
+ALPHA = 0.01    # paired two-sided Wilcoxon p-value over the test items
+SIZE, N_PRED = 16, 4
+# Tiny sizes over the cpu profile's knobs: every method gets the same footing (steps = gm + gr).
+TINY = {"width": 8, "batch": 16, "gm_steps": 240, "gr_steps": 120, "gr_clip_actors": 4}
+# Registered methods without a learning test: the floor itself.
+NOT_LEARNING = {"copy-input"}
+# The methods that take condition maps (MCNet, Mathieu et al., VGAN and MoCoGAN see only the
+# input frame, see each module's `video`/`generate`).
+CONDITIONED = {"frgan", "frgan-gm-only", "frgan-no-dense", "frgan-diff-map", "villegas17"}
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_cpu_params():
+    """params.yaml with the cpu profile active (its train knobs merged) and TINY sizes."""
+    from frgan.config import parse_params
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["profile"] = "cpu"
+    raw["profiles"]["cpu"] = {**raw["profiles"]["cpu"], **TINY}
+    raw["train"]["device"] = "cpu"
+    return parse_params(raw)
+
+
+# direction (dy, dx) in px per frame -> the blob's colour: each direction its own hue
+DIRECTIONS = {(0, 1): (230, 50, 50), (0, -1): (50, 230, 50), (1, 0): (50, 50, 230), (-1, 0): (230, 230, 50),
+              (1, 1): (230, 50, 230), (-1, -1): (50, 230, 230), (1, -1): (250, 150, 40), (-1, 1): (140, 60, 250)}
+SUBJECTS, FRAMES, BLOB_SIGMA = 6, 8, 1.5
+
+
+def blob_videos(size: int = SIZE, subjects: int = SUBJECTS, frames: int = FRAMES, seed: int = 0):
+    """VideoRecords of the blob task; subject k (its own background tint and start points) does
+    every direction, and the subjects are split in thirds (gm, gr, test) as actors-synth's are."""
+    from frgan.data.records import SPLITS, VideoRecord
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    for k in range(subjects):
+        subject, split = f"s{k:02d}", SPLITS[min(3 * k // subjects, 2)]
+        background = rng.integers(40, 100, 3)
+        for (dy, dx), colour in DIRECTIONS.items():
+            velocity = np.array([dy, dx], float)
+            travel = velocity * (frames - 1)
+            start = rng.uniform(3 - np.minimum(travel, 0), size - 4 - np.maximum(travel, 0))
+            centres = start + velocity * np.arange(frames)[:, None]                 # (T, 2) as (y, x)
+            d2 = (yy - centres[:, :1, None]) ** 2 + (xx - centres[:, 1:, None]) ** 2
+            alpha = np.exp(-d2 / (2 * BLOB_SIGMA ** 2))[..., None]
+            video = (background * (1 - alpha) + np.array(colour) * alpha).round().astype(np.uint8)
+            joints = np.repeat(centres[:, None, ::-1], 13, axis=1).astype(np.float32)  # (x, y) px
+            yield VideoRecord(f"{subject}-{dy}{dx}", subject, f"move{dy:+d}{dx:+d}", split, video,
+                              {"joints": joints, "visibility": np.ones((frames, 13), np.float32)})
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory):
+    """The blob task as an actors-synth Task: 48 clips, 16 per split (2 subjects x 8 directions);
+    conditions from a 2-step pose LSTM (unused: the checks use the ground truth's)."""
+    from frgan.conditions.actors import PoseSettings, build_actor_conditions
+    from frgan.data.clipstore import ClipStore, write_clip_store
+    from frgan.task import Task
+    root = tmp_path_factory.mktemp("blobs")
+    write_clip_store(blob_videos(), root / "store", {"dataset": "actors-synth"})
+    build_actor_conditions(ClipStore(root / "store"),
+                           PoseSettings(n_obs=2, n_pred=N_PRED, hidden=4, steps=2, batch=4, seed=0), root / "cond")
+    return Task("actors-synth", tiny_cpu_params(), ClipStore(root / "store"), root / "cond")
+
+
+def item_mse(videos: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    from metrics.pixel import mse
+    return mse(videos, truth).mean(axis=1)
+
+
+def learning_verdict(task, method: str, folder: Path) -> dict:
+    """Train `method` into `folder`, generate the test items from ground-truth conditions, and
+    compare its per-item MSE with copy-input's."""
+    from frgan.methods import get_method
+    from metrics.stats import paired_difference
+    import baselines  # noqa: F401  (registers the baselines)
+    params = tiny_cpu_params()
+    out, checkpoints = folder / "model", folder / "checkpoints"
+    out.mkdir(parents=True, exist_ok=True)
+    get_method(method).train(task, params, out, checkpoints, None)
+    videos = get_method(method).generate(task, params, out, "cond_gt")
+    floor = get_method("copy-input").generate(task, params, out, "cond_gt")
+    truth = task.test_items().truth
+    ours, copied = item_mse(videos, truth), item_mse(floor, truth)
+    paired = paired_difference(ours, copied)
+    ratio = float(ours.mean() / copied.mean())
+    passed = ratio <= 1 - MARGIN and paired.mean_difference < 0 and paired.p_value < ALPHA
+    verdict = {"method": method, "mse": float(ours.mean()), "copy_input_mse": float(copied.mean()),
+               "ratio": ratio, "p_value": paired.p_value, "items": len(ours), "passed": passed}
+    if method in CONDITIONED:
+        other = item_mse(generate_with_next_items_conditions(task, method, params, out), truth)
+        follows = paired_difference(ours, other)
+        verdict.update(other_conditions_mse=float(other.mean()), other_conditions_p=follows.p_value)
+        verdict["passed"] = passed and follows.mean_difference < 0 and follows.p_value < ALPHA
+    return verdict
+
+
+def generate_with_next_items_conditions(task, method: str, params, out: Path) -> np.ndarray:
+    """The test videos, each item made from its own input frame and the next item's conditions."""
+    from frgan.methods import get_method
+    items = task.test_items()
+    rolled = dataclasses.replace(items, cond_gt=torch.roll(items.cond_gt, 1, dims=0))
+    task.test_items = lambda: rolled      # this instance, for this call only
+    try:
+        return get_method(method).generate(task, params, out, "cond_gt")
+    finally:
+        del task.test_items
+
+
+def describe(verdict: dict) -> str:
+    text = (f"{verdict['method']}: MSE {verdict['mse']:.5f} vs copy-input {verdict['copy_input_mse']:.5f} "
+            f"(ratio {verdict['ratio']:.3f}, need <= {1 - MARGIN:.2f}; paired Wilcoxon p = "
+            f"{verdict['p_value']:.2g} over {verdict['items']} items, need < {ALPHA})")
+    if "other_conditions_mse" in verdict:
+        text += (f"; with the next item's conditions MSE {verdict['other_conditions_mse']:.5f} "
+                 f"(p = {verdict['other_conditions_p']:.2g}, need lower with its own and p < {ALPHA})")
+    return text
+
+
+def learning_methods() -> list[str]:
+    from frgan.methods import METHODS
+    import baselines  # noqa: F401
+    return [name for name in METHODS if name not in NOT_LEARNING]
+
+
+# Methods that do not pass yet, each with what was measured (issue 18). Strict: a method that
+# starts passing fails the suite until it is taken off this list.
+NOT_YET: dict[str, str] = {
+    "villegas17": "its GAN term at [39]'s weights (0.5 x MSE + 1.0 x BCE): 1.79x copy-input's MSE here, "
+                  "2.44x after 2,000 steps; with gan_weight 0 and 2,000 steps 0.54x, following its "
+                  "conditions (p = 3e-5); in the cpu run its MSE term climbs to ~1 once the GAN term "
+                  "takes over (reports/cpu/figures/loss-curves.png)",
+    "mathieu": "1.49x copy-input's MSE here, 1.37x after 2,000 steps (adversarial weight already 0.05; "
+               "SGD lr 0.02 as the authors' code, autoregressive whole-frame rollout): not diagnosed yet",
+    "mcnet": "8.1x copy-input's MSE here (whole-frame synthesis, GAN weight 0.02): not diagnosed yet",
+    "vgan": "7.3x copy-input's MSE here: trained adversarially, plus the first-frame and mask L1 terms",
+    "mocogan": "1.43x copy-input's MSE here: trained adversarially only",
+}
+
+
+def learning_cases() -> list:
+    return [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[m])) if m in NOT_YET else m
+            for m in learning_methods()]
+
+
+@pytest.mark.parametrize("method", learning_cases())
+def test_method_beats_copy_input(task, tmp_path, method):
+    verdict = learning_verdict(task, method, tmp_path)
+    print(describe(verdict))
+    assert verdict["passed"], describe(verdict)
+
+
+# ---------------------------------------------------------------------------------------------
+# The check can fail.
+
+def test_check_fails_when_nothing_is_learned(task, tmp_path, monkeypatch):
+    """Every optimiser step skipped (a learning rate of 0): the untrained G_M + G_R fail."""
+    for optimiser in (torch.optim.Adam, torch.optim.SGD, torch.optim.RMSprop):
+        monkeypatch.setattr(optimiser, "step", lambda self, closure=None: None)
+    verdict = learning_verdict(task, "frgan", tmp_path)
+    assert not verdict["passed"], describe(verdict)
+
+
+def test_check_fails_when_the_conditions_are_blank(task, tmp_path, monkeypatch):
+    """G_M trained and tested with every condition map zeroed: nothing tells it where the limbs
+    go, so it cannot draw them there."""
+    from frgan.task import Task
+    blank = lambda self, rows: torch.zeros_like(original(self, rows))
+    original = Task.cond_of_rows
+    monkeypatch.setattr(Task, "cond_of_rows", blank)
+    monkeypatch.setattr(Task, "heatmaps", lambda self, joints, vis: torch.zeros(
+        *joints.shape[:-2], self.channels, self.size, self.size))
+    verdict = learning_verdict(task, "frgan-gm-only", tmp_path)
+    assert not verdict["passed"], describe(verdict)
