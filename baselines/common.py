@@ -11,9 +11,13 @@
   generator and its discriminator, then the generator in eval mode.
 - `generate_videos`, `save_generator`, `load_generator`, `fingerprint`, `xavier_init`,
   `profile_settings`: the plumbing every baseline method needs.
+- `with_knobs`, `checked_knobs`, `CONFIGS`: a baseline's own knobs from `train.baselines`
+  (params.yaml, or the active profile's train block) over its config's defaults.
 """
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -24,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frgan.config import Params
+from frgan.config import Params, ParamsError
 from frgan.io import atomic_file
 from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.methods import Budget, Method, distinct_clips, make_budget, one_network_steps
@@ -244,6 +248,71 @@ def profile_settings(params: Params) -> dict[str, Any]:
     size = params.size
     return {"width": size.width, "batch": size.batch, "steps": one_network_steps(params),
             "splits": TRAIN_SPLITS, "seed": params.seed, "device": params.device}
+
+
+# The footing every method shares (profile_settings): set by the profile, never a baseline's knob.
+FOOTING = frozenset({"width", "batch", "steps", "seed", "device", "splits"})
+# method name -> its config dataclass, whose defaulted fields (less FOOTING) are its knobs;
+# each baseline module adds itself.
+CONFIGS: dict[str, type] = {}
+
+
+def knob_names(config_class: type) -> list[str]:
+    return sorted(f.name for f in dataclasses.fields(config_class)
+                  if f.name not in FOOTING and (f.default is not dataclasses.MISSING
+                                                or f.default_factory is not dataclasses.MISSING))
+
+
+def _coerced(hint: Any, value: Any) -> Any:
+    """`value` as the type `hint` (float, int, bool, str, Literal, Optional, tuple[float, ...]);
+    raises TypeError when it is not one."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerced(inner, value)
+    if origin is typing.Literal:
+        if value in args:
+            return value
+    elif origin is tuple and isinstance(value, (list, tuple)) and len(value) == len(args):
+        return tuple(_coerced(a, v) for a, v in zip(args, value))
+    elif hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif hint in (int, bool, str) and type(value) is hint:
+        return value
+    raise TypeError(hint)
+
+
+def _spelt(hint: Any) -> str:
+    return " ".join(str(hint).replace("typing.", "").split())
+
+
+def checked_knobs(method: str, knobs: Any) -> dict[str, Any]:
+    """`train.baselines.<method>` checked against the method's config: known fields, right types.
+    Raises ParamsError naming the key, the value and what was expected."""
+    config_class = CONFIGS.get(method)
+    if config_class is None:
+        raise ParamsError(f"train.baselines.{method}: expected a baseline with knobs, one of {sorted(CONFIGS)}")
+    if not isinstance(knobs, dict):
+        raise ParamsError(f"train.baselines.{method} = {knobs!r}: expected a mapping of knob: value")
+    hints, names = typing.get_type_hints(config_class), knob_names(config_class)
+    checked = {}
+    for key, value in knobs.items():
+        if key not in names:
+            why = "the footing every method shares, set by the profile" if key in FOOTING else "not a knob"
+            raise ParamsError(f"train.baselines.{method}.{key}: {why}; expected one of {names}")
+        try:
+            checked[key] = _coerced(hints[key], value)
+        except TypeError:
+            raise ParamsError(f"train.baselines.{method}.{key} = {value!r}: expected {_spelt(hints[key])}") from None
+    return checked
+
+
+def with_knobs(cfg: Any, params: Params, method: str) -> Any:
+    """`cfg` (a baseline's config from the profile) with its knobs from train.baselines."""
+    knobs = params.train.baselines.get(method)
+    return cfg if not knobs else dataclasses.replace(cfg, **checked_knobs(method, knobs))
 
 
 def training_clip_length(task: Task, params: Params) -> int:

@@ -82,6 +82,9 @@ class MathieuConfig:
     splits: tuple[str, ...] = TRAIN_SPLITS   # the clips it trains on (common.profile_settings)
 
 
+common.CONFIGS[NAME] = MathieuConfig
+
+
 # ---------------------------------------------------------------------------------------------
 # Networks.
 
@@ -280,7 +283,7 @@ class Mathieu(common.OneGeneratorMethod):
                     "autoregressive; L2 + GDL + 0.05 adversarial (multi-scale D)")
 
     def config(self, task: Task, params) -> MathieuConfig:
-        return MathieuConfig(**common.profile_settings(params))
+        return common.with_knobs(MathieuConfig(**common.profile_settings(params)), params, NAME)
 
     def fit(self, task, cfg, folder, checkpoint_every, log, log_every):
         return train(task, cfg, folder, checkpoint_every, log, log_every)

@@ -41,7 +41,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -70,8 +69,11 @@ class McnetConfig:
     image_weight: float = 1.0      # alpha
     gan_weight: float = 0.02       # beta
     gdl_alpha: float = 1.0
-    margin: float = common.GAN_MARGIN
+    margin: Optional[float] = common.GAN_MARGIN   # the margin rule (common.GanBalance); None: off
     splits: tuple[str, ...] = TRAIN_SPLITS   # the clips it trains on (common.profile_settings)
+
+
+common.CONFIGS[NAME] = McnetConfig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,8 +277,8 @@ class Mcnet(common.OneGeneratorMethod):
                     "encoders, multi-scale residuals; from the input frame only, autoregressive; MSE + GDL + 0.02 GAN")
 
     def config(self, task: Task, params) -> McnetConfig:
-        return McnetConfig(**common.profile_settings(params),
-                           train_frames=common.training_clip_length(task, params))
+        cfg = McnetConfig(**common.profile_settings(params), train_frames=common.training_clip_length(task, params))
+        return common.with_knobs(cfg, params, NAME)
 
     def fit(self, task, cfg, folder, checkpoint_every, log, log_every):
         return train(task, cfg, folder, checkpoint_every, log, log_every)

@@ -90,6 +90,9 @@ class MocoganConfig:
         return params_hash({**settings, "data": data, "method": "mocogan"})
 
 
+common.CONFIGS["mocogan"] = MocoganConfig
+
+
 # ---------------------------------------------------------------------------------------------
 # Networks.
 
@@ -198,7 +201,7 @@ def make_config(task: Task, params: Params) -> MocoganConfig:
     labels = vg.store_labels(task)
     trainable = vg.training_labels(task, settings["splits"], 2)
     frames = min(CLIP_FRAMES, profile_clip, vg.longest_clip(task, settings["splits"], trainable))
-    return MocoganConfig(**settings, frames=frames, labels=labels)
+    return common.with_knobs(MocoganConfig(**settings, frames=frames, labels=labels), params, "mocogan")
 
 
 def training_clips(task: Task, cfg: MocoganConfig):

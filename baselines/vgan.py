@@ -90,6 +90,9 @@ class VganConfig:
         return params_hash({**settings, "data": data, "label": label, "method": "vgan"})
 
 
+common.CONFIGS["vgan"] = VganConfig
+
+
 # ---------------------------------------------------------------------------------------------
 # Network.
 
@@ -156,7 +159,7 @@ def make_config(task: Task, params: Params) -> VganConfig:
     min_clip = 2                                        # input + at least one future frame
     labels = tuple(vg.training_labels(task, settings["splits"], min_clip))
     frames = min(future + 1, vg.longest_clip(task, settings["splits"], labels))
-    return VganConfig(**settings, frames=frames, labels=labels)
+    return common.with_knobs(VganConfig(**settings, frames=frames, labels=labels), params, "vgan")
 
 
 def training_clips(task: Task, cfg: VganConfig):

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
-import numpy as np
 import torch
 
 from baselines import common
@@ -73,6 +72,9 @@ class Villegas17Config:
     feat_weight: float = 0.0    # alpha = beta = 1 in [39]; needs AlexNet/hourglass weights: off
     margin: Optional[float] = None  # [39]'s code: 0.3; off: trained "through the same strategy" as G_M
     splits: tuple[str, ...] = TRAIN_SPLITS   # the clips it trains on (common.profile_settings)
+
+
+common.CONFIGS[NAME] = Villegas17Config
 
 
 def build_generator(task: Task, cfg: Villegas17Config) -> MotionForecaster:
@@ -149,7 +151,7 @@ class Villegas17(common.OneGeneratorMethod):
                     "FRGAN's conditions, no residual learning; 0.5*MSE + GAN")
 
     def config(self, task: Task, params) -> Villegas17Config:
-        return Villegas17Config(**common.profile_settings(params))
+        return common.with_knobs(Villegas17Config(**common.profile_settings(params)), params, NAME)
 
     def fit(self, task, cfg, folder, checkpoint_every, log, log_every):
         return train(task, cfg, folder, checkpoint_every, log, log_every)

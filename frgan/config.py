@@ -41,12 +41,18 @@ class _Strict(BaseModel):
 # ---------------------------------------------------------------------------------------------
 # Profiles: every size knob a profile selects.
 
+# A baseline's knobs: method name -> {field of its config dataclass: value}; the names and fields
+# are checked where the registry and the config classes are known (pipelines._stage, baselines.common).
+BaselineKnobs = dict[str, dict[str, Any]]
+
+
 class ProfileTrain(_Strict):
     """The `train` keys a profile may set (merged over the train section when it is active)."""
     lr: Optional[float] = Field(default=None, gt=0.0)
     betas: Optional[tuple[float, float]] = None
     loss_weights: Optional[dict[Literal["rec", "mask", "adv", "feat"], float]] = None
     gp_weight: Optional[float] = Field(default=None, ge=0.0)
+    baselines: Optional[BaselineKnobs] = None   # merged over train.baselines, method by method
 
 
 class Profile(_Strict):
@@ -172,10 +178,22 @@ def _with_profile_train(raw: Any) -> Any:
     overrides = active.get("train") if isinstance(active, dict) else None
     if not isinstance(overrides, dict) or not isinstance(train, dict):
         return raw
-    merged = {**train, **{k: v for k, v in overrides.items() if k != "loss_weights" and v is not None}}
+    by_key = ("loss_weights", "baselines")    # merged key by key, not replaced
+    merged = {**train, **{k: v for k, v in overrides.items() if k not in by_key and v is not None}}
     if isinstance(overrides.get("loss_weights"), dict):
         merged["loss_weights"] = {**(train.get("loss_weights") or {}), **overrides["loss_weights"]}
+    if isinstance(overrides.get("baselines"), dict) and isinstance(train.get("baselines") or {}, dict):
+        merged["baselines"] = _merge_knobs(train.get("baselines") or {}, overrides["baselines"])
     return {**raw, "train": merged}
+
+
+def _merge_knobs(base: dict, over: dict) -> dict:
+    """train.baselines with a profile's over it: per method, knob by knob."""
+    merged = dict(base)
+    for method, knobs in over.items():
+        old = merged.get(method)
+        merged[method] = {**old, **knobs} if isinstance(old, dict) and isinstance(knobs, dict) else knobs
+    return merged
 
 
 class Train(_Strict):
@@ -194,6 +212,10 @@ class Train(_Strict):
     # run with seed s trains from the master seed + s, so [0] is the single-seed graph.
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     feature_vgg16_path: Optional[Path] = None   # eq. 15: a torchvision VGG16 state dict (user file)
+    # The baselines' own knobs (method -> {config field: value}) over their modules' defaults,
+    # which are their authors' values; the footing every method shares (width, batch, steps,
+    # seed, device, splits) is not among them (baselines.common.with_knobs).
+    baselines: BaselineKnobs = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _methods_are_distinct(self) -> "Train":

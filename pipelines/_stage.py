@@ -36,6 +36,12 @@ def check_methods(params: Params, source: str) -> None:
     for i, name in enumerate(params.train.methods):
         if name not in known:
             raise ParamsError(f"{source}: train.methods.{i} = {name!r}: expected one of {sorted(known)}")
+    from baselines.common import checked_knobs
+    for name, knobs in params.train.baselines.items():   # after the active profile's train block
+        try:
+            checked_knobs(name, knobs)
+        except ParamsError as exc:
+            raise ParamsError(f"{source}: {exc}") from None
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:

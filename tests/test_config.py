@@ -58,6 +58,15 @@ BAD_CASES = [
      "params.yaml: train.loss_weights.feat = 0.5: expected train.feature_vgg16_path to name a VGG16 state dict"),
     (_mutated(["train", "methods"], ["frgan", "sora"]),
      "params.yaml: train.methods.1 = 'sora': expected one of ["),
+    # a baseline's knobs (train.baselines): its config's defaulted fields, with their types
+    (_mutated(["train", "baselines"], {"mcnet": {"lr_g": 0.1}}),
+     "params.yaml: train.baselines.mcnet.lr_g: not a knob; expected one of ['betas', 'gan_weight', "),
+    (_mutated(["train", "baselines"], {"mathieu": {"steps": 10}}),
+     "params.yaml: train.baselines.mathieu.steps: the footing every method shares, set by the profile"),
+    (_mutated(["train", "baselines"], {"mathieu": {"optimizer": "rmsprop"}}),
+     "params.yaml: train.baselines.mathieu.optimizer = 'rmsprop': expected Literal['sgd', 'adam']"),
+    (_mutated(["train", "baselines"], {"frgan": {"lr": 0.1}}),
+     "params.yaml: train.baselines.frgan: expected a baseline with knobs, one of ['mathieu', 'mcnet', "),
     # Keys that cannot work together (issue 17): refused before any stage runs.
     (_mutated(["prepare", "datasets"], ["actors-synth"]),
      "params.yaml: report.faces_dataset = faces-synth is not in prepare.datasets [actors-synth]: "
@@ -168,3 +177,30 @@ def test_a_profile_train_block_refuses_keys_it_cannot_set():
     raw = _mutated(["profiles", "cpu", "train", "loss_weights"], {"advx": 1.0})
     with pytest.raises(ParamsError, match=r"profiles\.cpu\.train\.loss_weights\.advx"):
         parse_params(raw)
+
+
+def test_a_profile_sets_baseline_knobs_over_train_baselines_knob_by_knob():
+    raw = _mutated(["train", "baselines"], {"mcnet": {"lr": 3.0e-4, "gan_weight": 0.1}})
+    raw["profile"] = "cpu"
+    raw["profiles"]["cpu"]["train"]["baselines"] = {"mcnet": {"margin": None}, "villegas17": {"lr": 1.0e-3}}
+    knobs = parse_params(raw).train.baselines
+    assert knobs == {"mcnet": {"lr": 3.0e-4, "gan_weight": 0.1, "margin": None}, "villegas17": {"lr": 1.0e-3}}
+    raw["profile"] = "smoke"                      # inactive: the train section's only
+    assert parse_params(raw).train.baselines == {"mcnet": {"lr": 3.0e-4, "gan_weight": 0.1}}
+
+
+def test_baseline_knobs_reach_the_config_typed():
+    import baselines  # noqa: F401  (registers the baselines)
+    from baselines.common import with_knobs
+    from baselines.mathieu import MathieuConfig
+    from baselines.villegas17 import Villegas17Config
+    raw = _mutated(["train", "baselines"], {"villegas17": {"betas": [0.9, 0.99], "lr": 1, "margin": None},
+                                            "mathieu": {"optimizer": "adam"}})
+    params = parse_params(raw)
+    footing = dict(width=8, batch=4, steps=10, seed=0, device="cpu")
+    cfg = with_knobs(Villegas17Config(**footing), params, "villegas17")
+    assert (cfg.betas, cfg.lr, cfg.margin, cfg.gan_weight) == ((0.9, 0.99), 1.0, None, 1.0)
+    assert isinstance(cfg.lr, float)
+    assert with_knobs(MathieuConfig(**footing), params, "mathieu").optimizer == "adam"
+    untouched = MathieuConfig(**footing)
+    assert with_knobs(untouched, parse_params(copy.deepcopy(SHIPPED)), "mathieu") == untouched
