@@ -21,9 +21,9 @@ maps (CONDITIONED) must also do better with each item's own conditions than with
 item's (another direction), paired, p < ALPHA. Conditions are the ground truth's (`cond_gt`):
 the pose LSTM is not under test here.
 
-Training knobs: the `cpu` profile's (params.yaml), at tiny sizes (TINY). The baselines get
-their own knobs (LEARNING_KNOBS, through `train.baselines` as a profile would set them) and twice
-FRGAN's steps (BASELINE_STEPS): why each is needed is written next to it. The broken variants
+Training knobs: the `cpu` profile's (params.yaml), at tiny sizes (TINY), the baselines' included
+(its `train.baselines`: why each knob, next to it there); the baselines get twice FRGAN's steps
+(BASELINE_STEPS). The broken variants
 show the check can fail: an optimiser that never steps (learning rate 0, in effect), and a
 FRGAN G_M whose conditions are blanked (its output ignores them).
 """
@@ -54,29 +54,14 @@ CONDITIONED = {"frgan", "frgan-gm-only", "frgan-no-dense", "frgan-diff-map", "vi
 pytestmark = pytest.mark.slow
 
 
-# What the baselines need to learn here, each diagnosed on this task (issue 18), with their
-# authors' values in parentheses:
-# - the adversarial weight x 0.001, the cpu profile's rule for FRGAN (params.yaml): at the
-#   authors' weights the GAN term drowns the image term at these budgets (Villegas et al. 1.0:
-#   1.79x copy-input's MSE; in the cpu run its MSE term climbs to ~1 once the GAN takes over);
-# - MCNet without the margin rule (0.3): D's losses start near ln 2, the first one above 0.7
-#   stops G until D's fall under 0.3, which D did not reach in 360 steps: G stepped 0 times
-#   after the first few (8.1x copy-input's MSE);
-# - Adam at 1e-3 (Adam 1e-4; Mathieu et al.: SGD 0.02, with which its MSE term stayed at 0.098
-#   from step 90 to 360): they draw every pixel, none starts at the input frame as FRGAN's
-#   residual does, and at 1e-4 they are still at copy-input after 1,000 steps (Mathieu et al.
-#   0.96x, Villegas et al. 0.72x with p = 0.016).
-LEARNING_KNOBS = {
-    "villegas17": {"gan_weight": 0.001, "lr": 1.0e-3},
-    "mathieu": {"adv_weight": 5.0e-5, "optimizer": "adam", "lr_g": 1.0e-3, "lr_d": 1.0e-3},
-    "mcnet": {"gan_weight": 2.0e-5, "margin": None, "lr": 1.0e-3},
-}
-BASELINE_STEPS = {"gm_steps": 480, "gr_steps": 240}   # 720 steps, twice FRGAN's: see LEARNING_KNOBS
+# The baselines' steps here: twice FRGAN's. They draw every pixel, while FRGAN's residual starts
+# at the input frame; at 360 steps Villegas et al. was at 1.07x copy-input's MSE (no GAN term).
+BASELINE_STEPS = {"gm_steps": 480, "gr_steps": 240}
 
 
 def tiny_cpu_params(method: str = "frgan"):
-    """params.yaml with the cpu profile active (its train knobs merged) and TINY sizes; a
-    baseline also gets its LEARNING_KNOBS and BASELINE_STEPS."""
+    """params.yaml with the cpu profile active (its train knobs merged, the baselines' too) and
+    TINY sizes; a baseline gets BASELINE_STEPS."""
     from frgan.config import parse_params
     from baselines.common import CONFIGS   # importing baselines registers them
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -84,7 +69,6 @@ def tiny_cpu_params(method: str = "frgan"):
     raw["profiles"]["cpu"] = {**raw["profiles"]["cpu"], **TINY}
     if method in CONFIGS:
         raw["profiles"]["cpu"].update(BASELINE_STEPS)
-        raw["profiles"]["cpu"].setdefault("train", {})["baselines"] = LEARNING_KNOBS
     raw["train"]["device"] = "cpu"
     return parse_params(raw)
 
@@ -194,7 +178,7 @@ def learning_methods() -> list[str]:
 # Methods that do not pass yet, each with what was measured (issue 18). Strict: a method that
 # starts passing fails the suite until it is taken off this list.
 NOT_YET: dict[str, str] = {
-    "mcnet": "0.85x copy-input's MSE with its LEARNING_KNOBS and 720 steps, but p = 0.35 over the 16 "
+    "mcnet": "0.85x copy-input's MSE with the cpu profile's knobs and 720 steps, but p = 0.35 over the 16 "
              "items (0.64x with p = 0.034 after 1,000 steps, no GAN): it learns, too slowly and "
              "unevenly over items for this budget; without the knobs G never steps (8.1x)",
     "vgan": "4.3x copy-input's MSE: a GAN with no image term but frame 0's L1, and one network per "
