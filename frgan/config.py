@@ -13,7 +13,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DATASET_NAMES = ("faces-synth", "actors-synth", "mug", "penn")
-FACE_DATASETS = ("faces-synth", "mug")    # 3DMM normal-map conditions, ACD metrics (Tables 1, 2)
 ACTOR_DATASETS = ("actors-synth", "penn")  # joint heatmaps + pose LSTM, MSE/PSNR (Table 3)
 
 

@@ -20,9 +20,8 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENT = "FRGAN-Repro"
 REACH_TIMEOUT_S = 5.0   # a dead server is reported within this, well inside the 10 s promise
 
@@ -169,9 +168,10 @@ def log_artifact(path: str | Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # The report's runs: one experiment per table, nested under the report run, found by tags.
 
-def _client_and_experiment(experiment: str) -> tuple[Any, Any]:
-    """(an MlflowClient of the tracking store, `experiment` or None where it does not exist)."""
-    uri = tracking_uri()
+def client_and_experiment(experiment: str, uri: Optional[str] = None) -> tuple[Any, Any]:
+    """(an MlflowClient of the tracking store `uri`, default `tracking_uri()`; `experiment` or
+    None where it does not exist)."""
+    uri = uri or tracking_uri()
     check_reachable(uri)
     _quiet_mlflow()
     import mlflow
@@ -182,7 +182,7 @@ def _client_and_experiment(experiment: str) -> tuple[Any, Any]:
 
 def find_runs(tags: dict[str, str], experiment: str = EXPERIMENT) -> list[str]:
     """Ids of the FINISHED runs of `experiment` that carry every tag in `tags` (newest first)."""
-    client, found = _client_and_experiment(experiment)
+    client, found = client_and_experiment(experiment)
     if found is None:
         return []
     query = " and ".join([f"tags.{k} = '{v}'" for k, v in sorted(tags.items())] + ["attributes.status = 'FINISHED'"])
@@ -194,7 +194,7 @@ def latest_run_seconds(stage_prefix: str, keys: tuple[str, ...],
     """Seconds from start to end of the newest FINISHED run per value of the tags `keys`, among
     the runs whose `stage` tag starts with `stage_prefix` (e.g. "train@": per dataset, method and
     seed). Runs missing one of the tags are skipped; an empty dict when the store has none."""
-    client, found = _client_and_experiment(experiment)
+    client, found = client_and_experiment(experiment)
     if found is None:
         return {}
     query = f"tags.stage LIKE '{stage_prefix}%' and attributes.status = 'FINISHED'"
@@ -248,3 +248,4 @@ def log_dataset_input(frame: Any, name: str, source: str, context: str) -> None:
         warnings.simplefilter("ignore")
         dataset = mlflow.data.from_pandas(frame, source=source, name=name)
     mlflow.log_input(dataset, context=context)
+

@@ -47,7 +47,7 @@ import yaml
 from frgan import tracking
 from frgan.config import Params
 from frgan.data.errors import DatasetError
-from frgan.io import atomic_dir, atomic_file
+from frgan.io import atomic_dir
 from pipelines import _stage
 from pipelines.paths import (METRICS_DIR, PLOTS_DIR, REFERENCE, VIDEOS_DIR, result_name, seed_of_name,
                             train_metrics_path)

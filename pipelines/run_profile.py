@@ -113,10 +113,12 @@ def run_graph(workdir: Path) -> float:
 # ---------------------------------------------------------------------------------------------
 # What the run produced.
 
-def per_video_mse(plots_csv: Path):
+def per_video_mse(workdir: Path, dataset: str, method: str, seed: int):
+    """The method's MSE per test video (index: video), as evaluate wrote it (reports/videos/)."""
     import pandas as pd
-    frames = pd.read_csv(plots_csv)
-    return frames.groupby("video", sort=True)["mse"].mean()
+    from pipelines.paths import VIDEOS_DIR, result_name
+    scores = pd.read_csv(workdir / VIDEOS_DIR / f"{result_name(dataset, method, seed)}.csv")
+    return scores.set_index("video").sort_index()["mse"]
 
 
 def versus_floor(workdir: Path, dataset: str, methods: list[str], seed: int = 0) -> dict[str, dict]:
@@ -124,14 +126,13 @@ def versus_floor(workdir: Path, dataset: str, methods: list[str], seed: int = 0)
     difference (method - copy-input) with its bootstrap interval and Wilcoxon p, the ratio of
     means, and whether the two methods' own 95% intervals overlap."""
     from metrics.stats import bootstrap_mean, paired_difference
-    plot = lambda m: workdir / "reports" / "plots" / f"evaluate-{dataset}-{m}-seed{seed}.csv"
-    floor = per_video_mse(plot(FLOOR))
+    floor = per_video_mse(workdir, dataset, FLOOR, seed)
     floor_ci = bootstrap_mean(floor.values)
     out = {}
     for method in methods:
         if method == FLOOR:
             continue
-        ours = per_video_mse(plot(method)).reindex(floor.index)
+        ours = per_video_mse(workdir, dataset, method, seed).reindex(floor.index)
         ci = bootstrap_mean(ours.values)
         paired = paired_difference(ours.values, floor.values)
         out[method] = {"mse": ci.as_dict(), "copy_input_mse": floor_ci.as_dict(),
@@ -170,12 +171,13 @@ LOSS_TERMS = ("rec", "mask", "adv", "loss", "mse", "gdl", "gan", "g_loss", "g_ad
 
 def plot_losses(workdir: Path, path: Path) -> None:
     """Each trained method's generator terms over steps, from the clone's MLflow store."""
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'mlflow.db'}"
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from frgan import tracking
-    client, experiment = tracking._client_and_experiment(tracking.EXPERIMENT)
+    client, experiment = tracking.client_and_experiment(tracking.EXPERIMENT, f"sqlite:///{workdir / 'mlflow.db'}")
+    if experiment is None:
+        return
     runs = client.search_runs([experiment.experiment_id], "tags.stage LIKE 'train@%' and attributes.status = 'FINISHED'")
     curves = {}
     for run in runs:
@@ -205,12 +207,16 @@ def keep_results(workdir: Path, profile: str, numbers: dict) -> Path:
     staging = target.with_name(f".{profile}.staging")
     if staging.exists():
         shutil.rmtree(staging)
-    (staging / "figures").mkdir(parents=True)
-    shutil.copytree(workdir / "reports" / "tables", staging / "tables")
-    for png in sorted((workdir / "reports" / "figures").rglob("*.png")):
-        shutil.copy2(png, staging / "figures" / png.name)
-    plot_losses(workdir, staging / "figures" / "loss-curves.png")
-    (staging / "numbers.json").write_text(json.dumps(numbers, indent=2, sort_keys=True) + "\n")
+    try:
+        (staging / "figures").mkdir(parents=True)
+        shutil.copytree(workdir / "reports" / "tables", staging / "tables")
+        for png in sorted((workdir / "reports" / "figures").rglob("*.png")):
+            shutil.copy2(png, staging / "figures" / png.name)
+        plot_losses(workdir, staging / "figures" / "loss-curves.png")
+        (staging / "numbers.json").write_text(json.dumps(numbers, indent=2, sort_keys=True) + "\n")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)   # nothing half-built left; reports/<profile>/ untouched
+        raise
     if target.exists():
         shutil.rmtree(target)
     staging.rename(target)

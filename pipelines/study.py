@@ -75,7 +75,6 @@ PAPER_ROWS = {
     "villegas17": "Ours / Villegas et al. [39]",
     "mocogan": "Ours / MoCoGAN [37]",
 }
-LABELS = {"frgan": "FRGAN", "mcnet": "MCNet", "villegas17": "Villegas et al.", "mocogan": "MoCoGAN"}
 DATASET_TITLES = {
     "faces-synth": "faces-synth (synthetic stand-in for MUG)",
     "mug": "MUG",

@@ -26,20 +26,21 @@ def test_an_unknown_profile_is_refused():
         run_profile.profile_params((REPO / "params.yaml").read_text(), "huge")
 
 
-def _plots(folder, method, per_video_mse):
-    rows = [{"video": v, "class": "walk", "frame": f, "mse": m}
-            for v, m in enumerate(per_video_mse) for f in range(3)]
+def _videos(folder, method, per_video_mse):
+    """evaluate's per-video scores (reports/videos/), rows in a shuffled video order."""
+    rows = [{"video": v, "class": "walk", "mse": m, "psnr": 10.0} for v, m in enumerate(per_video_mse)]
     folder.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(folder / f"evaluate-actors-synth-{method}-seed0.csv", index=False)
+    order = np.random.default_rng(len(method)).permutation(len(rows))
+    pd.DataFrame([rows[i] for i in order]).to_csv(folder / f"evaluate-actors-synth-{method}-seed0.csv", index=False)
 
 
 def test_versus_floor_pairs_videos_and_says_who_beats_copy_input(tmp_path):
     rng = np.random.default_rng(0)
     floor = rng.uniform(0.01, 0.02, 30)
-    plots = tmp_path / "reports" / "plots"
-    _plots(plots, "copy-input", floor)
-    _plots(plots, "better", floor * 0.8)                    # 20% lower on every video
-    _plots(plots, "same", floor + rng.normal(0, 1e-4, 30))  # the floor, give or take noise
+    videos = tmp_path / "reports" / "videos"
+    _videos(videos, "copy-input", floor)
+    _videos(videos, "better", floor * 0.8)                    # 20% lower on every video
+    _videos(videos, "same", floor + rng.normal(0, 1e-4, 30))  # the floor, give or take noise
     out = run_profile.versus_floor(tmp_path, "actors-synth", ["better", "same", "copy-input"])
     assert set(out) == {"better", "same"}
     assert out["better"]["beats_copy_input"] and out["better"]["ratio"] == pytest.approx(0.8)
@@ -57,3 +58,21 @@ def test_a_dirty_checkout_is_refused(tmp_path):
     (tmp_path / "f.txt").write_text("b\n")
     with pytest.raises(run_profile.RunError, match="uncommitted changes"):
         run_profile.require_clean_checkout(tmp_path)
+
+
+def test_a_failed_collection_leaves_no_staging_and_keeps_earlier_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_profile, "REPO", tmp_path)
+    earlier = tmp_path / "reports" / "cpu"
+    earlier.mkdir(parents=True)
+    (earlier / "numbers.json").write_text("{}\n")
+    workdir = tmp_path / "clone"
+    (workdir / "reports" / "tables").mkdir(parents=True)
+    (workdir / "reports" / "figures").mkdir(parents=True)
+
+    def broken_plot(workdir, path):
+        raise RuntimeError("no MLflow store")
+    monkeypatch.setattr(run_profile, "plot_losses", broken_plot)
+    with pytest.raises(RuntimeError):
+        run_profile.keep_results(workdir, "cpu", {"x": 1})
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["cpu"]
+    assert (earlier / "numbers.json").read_text() == "{}\n"

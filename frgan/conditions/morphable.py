@@ -608,8 +608,6 @@ class ProceduralFaceModel(MorphableModel):
     identity_names: what each identity component changes.
     """
 
-    ATTRIBUTES = ("fx", "fy", "front", "side", "cavity", "neck")
-
     def __init__(self, layout: FaceLayout = FaceLayout()) -> None:
         self.layout = layout
         row_y, row_side = _rows(layout)

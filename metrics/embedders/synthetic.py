@@ -43,25 +43,6 @@ EXAMPLE_IDENTITIES = (
 )
 
 
-def random_identity(rng: np.random.Generator) -> Identity:
-    """A random identity: warm skin tones (R > G > B), dark hair, proportions in the ranges above.
-
-    Narrower than the full ranges because the HOG detector misses more faces with light
-    brows or wide-set eyes (about 7 in 96 renders at 64 px still fall back, measured).
-    """
-    brightness, warmth = rng.uniform(0.55, 0.95), rng.uniform(0.75, 0.9)
-    skin = 255 * brightness * np.array([1.0, warmth, warmth * rng.uniform(0.75, 0.9)])
-    return Identity(
-        skin=tuple(int(c) for c in skin),
-        iris=tuple(int(c) for c in rng.integers(20, 110, 3)),
-        hair=tuple(int(c) for c in rng.uniform(15, 120, 3)),
-        face_width=float(rng.uniform(0.52, 0.62)),
-        eye_gap=float(rng.uniform(0.28, 0.33)),
-        mouth_width=float(rng.uniform(0.18, 0.30)),
-        nose_length=float(rng.uniform(0.10, 0.16)),
-    )
-
-
 def _ellipse(xx, yy, cx, cy, rx, ry) -> np.ndarray:
     """((x - cx) / rx)^2 + ((y - cy) / ry)^2: <= 1 inside the ellipse."""
     return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2
