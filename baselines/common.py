@@ -349,7 +349,14 @@ def log_flags(balance: Optional[GanBalance]) -> dict[str, float]:
                                        "balance/update_g": float(balance.update_g)}
 
 
-class OneGeneratorMethod(Method):
+class KnobbedMethod(Method):
+    """A baseline whose config class (CONFIGS[name]) gives its knobs in train.baselines."""
+
+    def check_knobs(self, knobs: Any) -> dict[str, Any]:
+        return checked_knobs(self.name, knobs)
+
+
+class OneGeneratorMethod(KnobbedMethod):
     """The shape the predictor baselines share: the module's training function returns one
     generator, saved as generator.pt; `generate` reloads it and rolls out every test item.
     Subclasses give `config`, `fit` (the module's training function), `build`, `video` and

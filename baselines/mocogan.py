@@ -53,7 +53,7 @@ from baselines import common
 from baselines import video_gan as vg
 from frgan.config import Params
 from frgan.data.clipstore import TRAIN_SPLITS
-from frgan.methods import Budget, Log, Method, distinct_clips, make_budget, register
+from frgan.methods import Budget, Log, distinct_clips, make_budget, register
 from frgan.nets.blocks import init_weights
 from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
@@ -317,7 +317,7 @@ def _config_from(saved: dict, device: str) -> MocoganConfig:
 
 
 @dataclass(frozen=True)
-class Mocogan(Method):
+class Mocogan(common.KnobbedMethod):
     name: str = "mocogan"
     summary: str = "MoCoGAN (Tulyakov et al. 2018): encoder content + one-hot class + GRU motion"
 

@@ -52,7 +52,7 @@ from baselines import video_gan as vg
 from frgan.config import Params
 from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.data.errors import DatasetError
-from frgan.methods import Budget, Log, Method, distinct_clips, make_budget, register
+from frgan.methods import Budget, Log, distinct_clips, make_budget, register
 from frgan.nets.blocks import Up3d, blend, init_weights, temporal_strides
 from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
@@ -275,7 +275,7 @@ def generate_videos(task: Task, cfg: VganConfig, networks: dict[str, VganGenerat
 # The method.
 
 @dataclass(frozen=True)
-class Vgan(Method):
+class Vgan(common.KnobbedMethod):
     name: str = "vgan"
     summary: str = "VGAN (Vondrick et al. 2016), conditional: one network per class, fg/bg streams"
 

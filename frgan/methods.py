@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 import numpy as np
 import pandas as pd
 import torch
 
-from frgan.config import Params
+from frgan.config import Params, ParamsError
 from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.io import atomic_file
 from frgan.losses import LossWeights
@@ -77,6 +77,12 @@ class Method:
     def generate(self, task: Task, params: Params, trained: Path, cond_key: str = "cond") -> np.ndarray:
         """(N, T, H, W, 3) uint8 test videos; cond_key 'cond_gt' uses ground-truth conditions."""
         raise NotImplementedError
+
+    def check_knobs(self, knobs: Any) -> dict[str, Any]:
+        """`train.baselines.<name>` checked against this method's knobs (ParamsError when wrong).
+        The default: a method with no knobs there (FRGAN's variants take theirs from `train`)."""
+        raise ParamsError(f"train.baselines.{self.name}: expected a baseline with knobs "
+                          f"({self.name} takes its training knobs from the train section)")
 
 
 METHODS: dict[str, Method] = {}

@@ -36,10 +36,11 @@ def check_methods(params: Params, source: str) -> None:
     for i, name in enumerate(params.train.methods):
         if name not in known:
             raise ParamsError(f"{source}: train.methods.{i} = {name!r}: expected one of {sorted(known)}")
-    from baselines.common import checked_knobs
     for name, knobs in params.train.baselines.items():   # after the active profile's train block
+        if name not in known:
+            raise ParamsError(f"{source}: train.baselines.{name}: expected one of {sorted(known)}")
         try:
-            checked_knobs(name, knobs)
+            known[name].check_knobs(knobs)
         except ParamsError as exc:
             raise ParamsError(f"{source}: {exc}") from None
 

@@ -66,7 +66,9 @@ BAD_CASES = [
     (_mutated(["train", "baselines"], {"mathieu": {"optimizer": "rmsprop"}}),
      "params.yaml: train.baselines.mathieu.optimizer = 'rmsprop': expected Literal['sgd', 'adam']"),
     (_mutated(["train", "baselines"], {"frgan": {"lr": 0.1}}),
-     "params.yaml: train.baselines.frgan: expected a baseline with knobs, one of ['mathieu', 'mcnet', "),
+     "params.yaml: train.baselines.frgan: expected a baseline with knobs (frgan takes its training knobs "),
+    (_mutated(["train", "baselines"], {"sora": {"lr": 0.1}}),
+     "params.yaml: train.baselines.sora: expected one of ["),
     # Keys that cannot work together (issue 17): refused before any stage runs.
     (_mutated(["prepare", "datasets"], ["actors-synth"]),
      "params.yaml: report.faces_dataset = faces-synth is not in prepare.datasets [actors-synth]: "
