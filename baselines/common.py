@@ -11,7 +11,7 @@
   generator and its discriminator, then the generator in eval mode.
 - `generate_videos`, `save_generator`, `load_generator`, `fingerprint`, `xavier_init`,
   `profile_settings`: the plumbing every baseline method needs.
-- `with_knobs`, `checked_knobs`, `CONFIGS`: a baseline's own knobs from `train.baselines`
+- `with_knobs`, `checked_knobs`, `KnobbedMethod`: a baseline's own knobs from `train.baselines`
   (params.yaml, or the active profile's train block) over its config's defaults.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import dataclasses
 import typing
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, ClassVar, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -251,10 +251,8 @@ def profile_settings(params: Params) -> dict[str, Any]:
 
 
 # The footing every method shares (profile_settings): set by the profile, never a baseline's knob.
+# A baseline's knobs are the other defaulted fields of its config dataclass.
 FOOTING = frozenset({"width", "batch", "steps", "seed", "device", "splits"})
-# method name -> its config dataclass, whose defaulted fields (less FOOTING) are its knobs;
-# each baseline module adds itself.
-CONFIGS: dict[str, type] = {}
 
 
 def knob_names(config_class: type) -> list[str]:
@@ -288,12 +286,9 @@ def _spelt(hint: Any) -> str:
     return " ".join(str(hint).replace("typing.", "").split())
 
 
-def checked_knobs(method: str, knobs: Any) -> dict[str, Any]:
-    """`train.baselines.<method>` checked against the method's config: known fields, right types.
-    Raises ParamsError naming the key, the value and what was expected."""
-    config_class = CONFIGS.get(method)
-    if config_class is None:
-        raise ParamsError(f"train.baselines.{method}: expected a baseline with knobs, one of {sorted(CONFIGS)}")
+def checked_knobs(method: str, config_class: type, knobs: Any) -> dict[str, Any]:
+    """`train.baselines.<method>` checked against the method's config class: known fields, right
+    types. Raises ParamsError naming the key, the value and what was expected."""
     if not isinstance(knobs, dict):
         raise ParamsError(f"train.baselines.{method} = {knobs!r}: expected a mapping of knob: value")
     hints, names = typing.get_type_hints(config_class), knob_names(config_class)
@@ -312,7 +307,7 @@ def checked_knobs(method: str, knobs: Any) -> dict[str, Any]:
 def with_knobs(cfg: Any, params: Params, method: str) -> Any:
     """`cfg` (a baseline's config from the profile) with its knobs from train.baselines."""
     knobs = params.train.baselines.get(method)
-    return cfg if not knobs else dataclasses.replace(cfg, **checked_knobs(method, knobs))
+    return cfg if not knobs else dataclasses.replace(cfg, **checked_knobs(method, type(cfg), knobs))
 
 
 def training_clip_length(task: Task, params: Params) -> int:
@@ -350,10 +345,11 @@ def log_flags(balance: Optional[GanBalance]) -> dict[str, float]:
 
 
 class KnobbedMethod(Method):
-    """A baseline whose config class (CONFIGS[name]) gives its knobs in train.baselines."""
+    """A baseline whose config dataclass (`config_class`) gives its knobs in train.baselines."""
+    config_class: ClassVar[type]
 
     def check_knobs(self, knobs: Any) -> dict[str, Any]:
-        return checked_knobs(self.name, knobs)
+        return checked_knobs(self.name, self.config_class, knobs)
 
 
 class OneGeneratorMethod(KnobbedMethod):

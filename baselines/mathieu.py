@@ -82,9 +82,6 @@ class MathieuConfig:
     splits: tuple[str, ...] = TRAIN_SPLITS   # the clips it trains on (common.profile_settings)
 
 
-common.CONFIGS[NAME] = MathieuConfig
-
-
 # ---------------------------------------------------------------------------------------------
 # Networks.
 
@@ -278,6 +275,7 @@ def train(task: Task, cfg: MathieuConfig, folder, checkpoint_every: int, log=Non
 
 @dataclass(frozen=True)
 class Mathieu(common.OneGeneratorMethod):
+    config_class = MathieuConfig
     name: str = NAME
     summary: str = ("Mathieu et al. 2016: four-scale next-frame generator, from the input frame only, "
                     "autoregressive; L2 + GDL + 0.05 adversarial (multi-scale D)")

@@ -73,9 +73,6 @@ class McnetConfig:
     splits: tuple[str, ...] = TRAIN_SPLITS   # the clips it trains on (common.profile_settings)
 
 
-common.CONFIGS[NAME] = McnetConfig
-
-
 # ---------------------------------------------------------------------------------------------
 # Network.
 
@@ -272,6 +269,7 @@ def train(task: Task, cfg: McnetConfig, folder, checkpoint_every: int, log=None,
 
 @dataclass(frozen=True)
 class Mcnet(common.OneGeneratorMethod):
+    config_class = McnetConfig
     name: str = NAME
     summary: str = ("MCNet (Villegas et al. 2017): motion (frame differences + ConvLSTM) and content "
                     "encoders, multi-scale residuals; from the input frame only, autoregressive; MSE + GDL + 0.02 GAN")

@@ -90,9 +90,6 @@ class MocoganConfig:
         return params_hash({**settings, "data": data, "method": "mocogan"})
 
 
-common.CONFIGS["mocogan"] = MocoganConfig
-
-
 # ---------------------------------------------------------------------------------------------
 # Networks.
 
@@ -318,6 +315,7 @@ def _config_from(saved: dict, device: str) -> MocoganConfig:
 
 @dataclass(frozen=True)
 class Mocogan(common.KnobbedMethod):
+    config_class = MocoganConfig
     name: str = "mocogan"
     summary: str = "MoCoGAN (Tulyakov et al. 2018): encoder content + one-hot class + GRU motion"
 

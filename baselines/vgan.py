@@ -90,9 +90,6 @@ class VganConfig:
         return params_hash({**settings, "data": data, "label": label, "method": "vgan"})
 
 
-common.CONFIGS["vgan"] = VganConfig
-
-
 # ---------------------------------------------------------------------------------------------
 # Network.
 
@@ -276,6 +273,7 @@ def generate_videos(task: Task, cfg: VganConfig, networks: dict[str, VganGenerat
 
 @dataclass(frozen=True)
 class Vgan(common.KnobbedMethod):
+    config_class = VganConfig
     name: str = "vgan"
     summary: str = "VGAN (Vondrick et al. 2016), conditional: one network per class, fg/bg streams"
 

@@ -74,9 +74,6 @@ class Villegas17Config:
     splits: tuple[str, ...] = TRAIN_SPLITS   # the clips it trains on (common.profile_settings)
 
 
-common.CONFIGS[NAME] = Villegas17Config
-
-
 def build_generator(task: Task, cfg: Villegas17Config) -> MotionForecaster:
     """FRGAN's G_M configured as [39]'s analogy network (see the module note)."""
     common.check_side(task.size, 8, "villegas17 (three 2x poolings)")
@@ -146,6 +143,7 @@ def train(task: Task, cfg: Villegas17Config, folder, checkpoint_every: int, log=
 
 @dataclass(frozen=True)
 class Villegas17(common.OneGeneratorMethod):
+    config_class = Villegas17Config
     name: str = NAME
     summary: str = ("Villegas et al. 2017: analogy network f_dec(f_img(x) + f_pose(p') - f_pose(p)) on "
                     "FRGAN's conditions, no residual learning; 0.5*MSE + GAN")

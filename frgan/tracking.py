@@ -248,4 +248,3 @@ def log_dataset_input(frame: Any, name: str, source: str, context: str) -> None:
         warnings.simplefilter("ignore")
         dataset = mlflow.data.from_pandas(frame, source=source, name=name)
     mlflow.log_input(dataset, context=context)
-

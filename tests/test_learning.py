@@ -23,9 +23,9 @@ the pose LSTM is not under test here.
 
 Training knobs: the `cpu` profile's (params.yaml), at tiny sizes (TINY), the baselines' included
 (its `train.baselines`: why each knob, next to it there); the baselines get twice FRGAN's steps
-(BASELINE_STEPS). The broken variants
-show the check can fail: an optimiser that never steps (learning rate 0, in effect), and a
-FRGAN G_M whose conditions are blanked (its output ignores them).
+(BASELINE_STEPS). The broken variants show the check can fail: an optimiser that never steps
+(learning rate 0, in effect), and a FRGAN G_M whose conditions are blanked (its output ignores
+them).
 """
 from __future__ import annotations
 
@@ -63,11 +63,12 @@ def tiny_cpu_params(method: str = "frgan"):
     """params.yaml with the cpu profile active (its train knobs merged, the baselines' too) and
     TINY sizes; a baseline gets BASELINE_STEPS."""
     from frgan.config import parse_params
-    from baselines.common import CONFIGS   # importing baselines registers them
+    from baselines.common import KnobbedMethod   # importing baselines registers them
+    from frgan.methods import get_method
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["profile"] = "cpu"
     raw["profiles"]["cpu"] = {**raw["profiles"]["cpu"], **TINY}
-    if method in CONFIGS:
+    if isinstance(get_method(method), KnobbedMethod):
         raw["profiles"]["cpu"].update(BASELINE_STEPS)
     raw["train"]["device"] = "cpu"
     return parse_params(raw)
