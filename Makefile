@@ -22,7 +22,7 @@ SERVER_ARGS      ?=
 SERVER_JOBS      ?= false
 MLFLOW           ?= $(BIN)/mlflow
 
-.PHONY: install repro test check check-update cpu-profile bench bench-repro ui server lock clean-venv
+.PHONY: install repro test check check-update refresh cpu-profile bench bench-repro ui server lock clean-venv
 
 install: $(STAMP)
 
@@ -50,6 +50,12 @@ check: $(STAMP)
 # Accept the current smoke numbers after an intended change (prints what changed); commit the file.
 check-update: $(STAMP)
 	$(BIN)/python -m pipelines.check --update
+
+# After a change to stage code (a refactor included): a fresh `dvc repro --force` of the working
+# tree in a clone, the smoke gate, then dvc.lock and the results copied back and listed for the
+# commit (pipelines/refresh.py). UPDATE=1 accepts numbers that moved (check --update).
+refresh: $(STAMP)
+	$(BIN)/python -m pipelines.refresh $(if $(UPDATE),--update)
 
 # Benchmarks (issue 10): every hot path, figures in reports/benchmarks/*.json and summary.md.
 # `bench` takes about 10-15 minutes on 2 cores; `bench-repro` (a fresh smoke `dvc repro` in a
