@@ -66,7 +66,7 @@ def test_prepare_scaling(benchmark, record, tmp_path, dataset):
 
 
 def test_evaluate_scaling(benchmark, record):
-    from frgan.task import TestItems
+    from frgan.task import TestFrames
     from pipelines.evaluate import score_videos
 
     class _Task:
@@ -82,7 +82,7 @@ def test_evaluate_scaling(benchmark, record):
         noisy = lambda: np.clip(truth.astype(np.int16) + rng.integers(-40, 41, truth.shape), 0, 255).astype(np.uint8)  # noqa: E731
         generated, generated_gt = noisy(), noisy()
         index = pd.DataFrame({"item": np.arange(n), "label": [labels[i % len(labels)] for i in range(n)]})
-        items = TestItems(index, None, None, None, None, truth)
+        items = TestFrames(index, None, truth)
         call = lambda: score_videos(_Task(), items, generated, generated_gt, "dlib", "actors-synth", "bench", 0)  # noqa: E731
         call()  # warm (imports, first bootstrap)
         best = math.inf

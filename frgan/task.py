@@ -1,5 +1,7 @@
 """What a dataset gives every method: training frames with their motion conditions, and the
 test set of the paper's protocol. Methods see only this, never the dataset's own layout.
+torch is imported where tensors are made: the evaluate and reference stages read the test set's
+uint8 frames (`test_frames`) without it (importing torch is 1.4 s of every stage process).
 
 Conditions M (paper 3.1), as float tensors (B, C, H, W):
 - faces: normal maps of the fitted 3D faces, RGB-encoded in [0, 1], background 0 (C = 3);
@@ -19,28 +21,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from frgan.config import ACTOR_DATASETS, Params
 from frgan.data.clipstore import ClipStore, split_names
 from frgan.data.errors import DatasetError
 from frgan.data.skeleton import N_JOINTS
 
+if TYPE_CHECKING:   # annotations only: torch is imported where tensors are made
+    import torch
+
 
 def to_model_frames(frames_u8: np.ndarray) -> torch.Tensor:
     """(..., H, W, 3) uint8 -> (..., 3, H, W) float in [-1, 1]."""
+    import torch
     x = torch.from_numpy(np.ascontiguousarray(frames_u8)).float().div_(127.5).sub_(1.0)
     return x.movedim(-1, -3)
 
 
 def to_uint8_frames(frames: torch.Tensor) -> np.ndarray:
     """(..., 3, H, W) float in [-1, 1] -> (..., H, W, 3) uint8 (rounded, clipped)."""
+    import torch
     x = frames.detach().float().movedim(-3, -1).add(1.0).mul(127.5).round().clamp(0, 255)
     return x.to(torch.uint8).cpu().numpy()
+
+
+@dataclass
+class TestFrames:
+    """The test set's frames alone, as uint8 (what scoring needs; no tensors)."""
+    index: pd.DataFrame                 # item, clip_id, subject, label (+ dataset-specific columns)
+    input: np.ndarray                   # (N, H, W, 3) uint8: the frame each item's method observes
+    truth: Optional[np.ndarray]         # (N, T, H, W, 3) uint8 or None
+
+    __test__ = False                    # not a pytest class
 
 
 @dataclass
@@ -89,6 +105,7 @@ class Task:
         if self.kind == "actors":
             return self.heatmaps(np.asarray(self.store.gt("joints")[rows]),
                                  np.asarray(self.store.gt("visibility")[rows]))
+        import torch
         return torch.from_numpy(np.ascontiguousarray(self._maps[rows])).float().div_(255.0).movedim(-1, -3)
 
     def frames_of_rows(self, rows: np.ndarray) -> torch.Tensor:
@@ -209,30 +226,40 @@ class Task:
                                "by every item; rerun the conditions stage")
         return int(index.n_targets.iloc[0])
 
-    def test_items(self) -> TestItems:
-        index = self._test_index()
+    def _test_rows(self, index: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Clip-store rows of each test item's input frame, and its clip's start."""
         starts = self.store.index.set_index("clip_id").loc[index.clip_id, "start"].values
-        input_rows = starts + index.input_frame.values
-        inputs = self.frames_of_rows(input_rows)
-        input_cond = self.cond_of_rows(input_rows)
-        n, s = len(index), self.size
+        return starts + index.input_frame.values, starts
+
+    def test_frames(self) -> TestFrames:
+        """The test items' input frames and true frames as uint8, without torch."""
+        index = self._test_index()
+        input_rows, starts = self._test_rows(index)
+        n, s, t = len(index), self.size, int(index.n_targets.iloc[0])
         if self.kind == "actors":
-            t = int(index.n_targets.iloc[0])
-            pred = self._load_array("pred_joints.npy")
-            ones = np.ones(pred.shape[:-1], np.float32)
-            cond = self.heatmaps(pred, ones)
-            cond_gt = self.heatmaps(self._load_array("gt_joints.npy"), self._load_array("gt_visibility.npy"))
             target_rows = (starts + index.first_target.values)[:, None] + np.arange(t)[None, :]
             truth = np.asarray(self.store.frames[target_rows.ravel()]).reshape(n, t, s, s, 3)
         else:
-            t = int(index.n_targets.iloc[0])
+            truth = (np.asarray(self._open_maps("test_truth.u8", (n, t, s, s, 3)))
+                     if (self.conditions / "test_truth.u8").is_file() else None)
+        return TestFrames(index, np.asarray(self.store.frames[input_rows]), truth)
+
+    def test_items(self) -> TestItems:
+        import torch
+        frames = self.test_frames()
+        index = frames.index
+        input_rows, _ = self._test_rows(index)
+        n, s, t = len(index), self.size, int(index.n_targets.iloc[0])
+        if self.kind == "actors":
+            pred = self._load_array("pred_joints.npy")
+            cond = self.heatmaps(pred, np.ones(pred.shape[:-1], np.float32))
+            cond_gt = self.heatmaps(self._load_array("gt_joints.npy"), self._load_array("gt_visibility.npy"))
+        else:
             maps = self._open_maps("test_cond.u8", (n, t, s, s, 3))
             cond = torch.from_numpy(np.array(maps)).float().div_(255.0).movedim(-1, -3)
             cond_gt = None
-            truth_path = self.conditions / "test_truth.u8"
-            truth = (np.asarray(self._open_maps("test_truth.u8", (n, t, s, s, 3)))
-                     if truth_path.is_file() else None)
-        return TestItems(index, inputs, input_cond, cond, cond_gt, truth)
+        return TestItems(index, to_model_frames(frames.input), self.cond_of_rows(input_rows), cond, cond_gt,
+                         frames.truth)
 
 
 # -- G_R's windows: where they lie at test time, and training windows placed the same way ---------

@@ -240,4 +240,4 @@ if __name__ == "__main__":
     p = _stage.parser(__doc__.splitlines()[0])
     p.add_argument("--update", action="store_true", help=f"rewrite {BASELINE} from the current smoke numbers")
     p.add_argument("--verbose", action="store_true", help="list every number, not only failures and new ones")
-    _stage.run(main, p)
+    _stage.run(main, p, registry=False)

@@ -28,10 +28,10 @@ from frgan import tracking
 from frgan.config import Params
 from frgan.data.errors import DatasetError
 from frgan.io import atomic_file
-from frgan.task import to_uint8_frames
+from frgan.task import TestFrames
 from pipelines import _stage
 from pipelines.paths import METRICS_DIR, PLOTS_DIR, VIDEOS_DIR, generated_path, result_name, stage_name
-from pipelines.train import load_task
+from pipelines.task import load_task
 
 
 def _load_videos(folder: Path, name: str, shape: list[int]) -> np.ndarray:
@@ -55,10 +55,11 @@ def _acd_frames(generated: np.ndarray, inputs: np.ndarray, embedder_name: str):
     return identity_distances(e_gen, e_in), acd_c(e_gen), embedder.describe()
 
 
-def score_videos(task, items, videos: np.ndarray, videos_gt, embedder: str, dataset: str, method: str,
+def score_videos(task, items: TestFrames, videos: np.ndarray, videos_gt, embedder: str, dataset: str, method: str,
                  seed: int, train_seed: int | None = None) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """Scores of generated test videos against the task's test items -> (summary, per-frame table,
-    per-video table). `seed` seeds the bootstrap; `train_seed` is recorded (None: real videos)."""
+    """Scores of generated test videos against the test items' frames (their uint8 input frames and
+    true videos) -> (summary, per-frame table, per-video table). `seed` seeds the bootstrap;
+    `train_seed` is recorded (None: real videos)."""
     from metrics import frame_table, summary_table, video_table
     scores: dict[str, np.ndarray] = {}
     extra: dict[str, object] = {}
@@ -67,7 +68,7 @@ def score_videos(task, items, videos: np.ndarray, videos_gt, embedder: str, data
     if videos_gt is not None:
         scores.update(_pixel_frames(videos_gt, items.truth, "_gt"))
     if task.kind == "faces":
-        distances, acd_c_per_video, described = _acd_frames(videos, to_uint8_frames(items.input), embedder)
+        distances, acd_c_per_video, described = _acd_frames(videos, items.input, embedder)
         scores["identity_distance"] = distances
         extra = {"embedder": described["embedder"], "embedder_frames_fell_back": described["frames_fell_back"]}
     frames = frame_table(scores, video_ids=items.index.item.tolist(), classes=items.index.label.tolist())
@@ -91,7 +92,7 @@ def score_videos(task, items, videos: np.ndarray, videos_gt, embedder: str, data
 
 def evaluate(params: Params, dataset: str, method: str, seed: int) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     task = load_task(params, dataset)
-    items = task.test_items()
+    items = task.test_frames()
     folder = generated_path(dataset, method, seed)
     meta = json.loads((folder / "meta.json").read_text())
     videos = _load_videos(folder, "videos.u8", meta["shape"])
@@ -126,4 +127,4 @@ def main(params: Params, args) -> None:
 
 if __name__ == "__main__":
     p = _stage.parser(__doc__.splitlines()[0], dataset=True, method=True, seed=True)
-    _stage.run(main, p)
+    _stage.run(main, p, registry=False)

@@ -21,7 +21,7 @@ from frgan.methods import get_method
 from frgan.task import to_uint8_frames
 from pipelines import _stage
 from pipelines.paths import generated_path, model_path, sheet_path, stage_name
-from pipelines.train import load_task
+from pipelines.task import load_task
 
 
 def _sheet(videos: np.ndarray, inputs: np.ndarray, truth, path: Path, rows: int = 4, cols: int = 6) -> None:

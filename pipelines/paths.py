@@ -18,6 +18,16 @@ PLOTS_DIR = Path("reports/plots")       # the same name .csv: per-frame scores (
 VIDEOS_DIR = Path("reports/videos")     # the same name .csv: per-video scores (pooled intervals, paired tests)
 
 
+def store_path(dataset: str) -> str:
+    """The prepare stage's clip store of `dataset`."""
+    return f"data/prepared/{dataset}"
+
+
+def conditions_path(dataset: str) -> str:
+    """The conditions stage's motion conditions and test set of `dataset`."""
+    return f"data/conditions/{dataset}"
+
+
 def seed_folder(seed: int) -> str:
     return f"seed-{seed}"
 

@@ -19,10 +19,7 @@ from frgan.data.sheet import write_contact_sheet
 from frgan.data.sources import SOURCES
 from frgan.io import atomic_file
 from pipelines import _stage
-
-
-def store_path(dataset: str) -> str:
-    return f"data/prepared/{dataset}"
+from pipelines.paths import store_path
 
 
 def main(params: Params, args) -> None:

@@ -20,7 +20,6 @@ imports every method's code): it starts in a fraction of a second.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os

@@ -26,11 +26,11 @@ import pandas as pd
 from frgan.config import Params
 from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.data.errors import DatasetError
-from frgan.task import Task, TestItems
+from frgan.task import Task, TestFrames
 from pipelines import _stage
 from pipelines.evaluate import score_videos, write_scores
 from pipelines.paths import REFERENCE
-from pipelines.train import load_task
+from pipelines.task import load_task
 
 METHOD = REFERENCE
 SPLITS = TRAIN_SPLITS   # the training splits (G_M's and G_R's; MUG: the authors' train and val subjects)
@@ -53,7 +53,7 @@ def reference_clips(task: Task, n_frames: int) -> tuple[pd.DataFrame, int]:
     return long_enough, len(clips) - len(long_enough)
 
 
-def reference_items(task: Task, n_frames: int) -> tuple[TestItems, np.ndarray, int]:
+def reference_items(task: Task, n_frames: int) -> tuple[TestFrames, np.ndarray, int]:
     """The training clips as (items whose input is each clip's frame INPUT_FRAME, videos
     (N, n_frames, H, W, 3) uint8 of the frames after it, clips skipped as too short)."""
     clips, skipped = reference_clips(task, n_frames)
@@ -63,8 +63,7 @@ def reference_items(task: Task, n_frames: int) -> tuple[TestItems, np.ndarray, i
     videos = np.asarray(task.store.frames[rows.ravel()]).reshape(len(clips), n_frames, s, s, 3)
     index = pd.DataFrame({"item": np.arange(len(clips)), "clip_id": clips.clip_id.values,
                           "subject": clips.subject.values, "label": clips.label.values})
-    items = TestItems(index, task.frames_of_rows(inputs), task.cond_of_rows(inputs), cond=None, cond_gt=None,
-                      truth=None)
+    items = TestFrames(index, np.asarray(task.store.frames[inputs]), truth=None)
     return items, videos, skipped
 
 
@@ -92,4 +91,4 @@ def main(params: Params, args) -> None:
 
 
 if __name__ == "__main__":
-    _stage.run(main, _stage.parser(__doc__.splitlines()[0], dataset=True))
+    _stage.run(main, _stage.parser(__doc__.splitlines()[0], dataset=True), registry=False)

@@ -1143,10 +1143,9 @@ def qualitative_figures(params: Params, tables: list[Table], folder: Path,
                         generated_dir: Path = GENERATED_DIR) -> list[Path]:
     """Figure 6 (faces, Table 1's methods) and Figure 8 (people, Table 3's methods) as grids of
     frames; a dataset that is not prepared here gives no grid (said on stdout)."""
-    from pipelines.conditions import conditions_path
-    from pipelines.prepare import store_path
+    from pipelines.paths import conditions_path, store_path
     from pipelines.qualitative import FIGURE_OF, plot_grid
-    from pipelines.train import load_task
+    from pipelines.task import load_task
     written = []
     for table in tables:
         if table.spec.number not in (1, 3):
@@ -1299,4 +1298,4 @@ def main(params: Params, args) -> None:
 
 
 if __name__ == "__main__":
-    _stage.run(main, _stage.parser(__doc__.splitlines()[0]))
+    _stage.run(main, _stage.parser(__doc__.splitlines()[0]), registry=False)

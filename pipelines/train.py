@@ -31,19 +31,13 @@ from pathlib import Path
 
 from frgan import tracking
 from frgan.config import Params
-from frgan.data.clipstore import TRAIN_SPLITS, ClipStore
+from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.io import atomic_dir, atomic_file
 from frgan.methods import Budget, get_method
-from frgan.task import Task
 from frgan.train import distributed as dist
 from pipelines import _stage
-from pipelines.conditions import conditions_path
 from pipelines.paths import checkpoint_path, model_path, stage_name, train_metrics_path
-from pipelines.prepare import store_path
-
-
-def load_task(params: Params, dataset: str) -> Task:
-    return Task(dataset, params, ClipStore(store_path(dataset)), Path(conditions_path(dataset)))
+from pipelines.task import load_task
 
 
 def as_budget(spent: object, method: str) -> Budget:
