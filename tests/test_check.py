@@ -133,7 +133,7 @@ def test_update_rewrites_the_baseline_and_prints_the_diff(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "2 number(s) changed" in result.stdout
     assert "actors-synth/frgan/mse" in result.stdout and "actors-synth/vgan/mse" in result.stdout
-    assert json.loads((tmp_path / check.BASELINE).read_text())["metrics"] == {
+    assert check.read_baseline(tmp_path / check.BASELINE) == {
         "actors-synth/frgan/mse": 0.03, "actors-synth/frgan/psnr": 16.0}
     assert run_module("pipelines.check", cwd=tmp_path).returncode == 0
     assert json.loads((tmp_path / check.MACHINE).read_text()) == check.machine_fingerprint()
@@ -168,10 +168,43 @@ def test_update_refuses_another_profile(tmp_path):
 
 def test_committed_baseline_holds_smoke_numbers():
     raw = json.loads((REPO / check.BASELINE).read_text())
-    assert raw["profile"] == "smoke" and raw["metrics"]
-    for name, value in raw["metrics"].items():
-        dataset, method, metric = name.split("/")
-        assert dataset in ("faces-synth", "actors-synth") and isinstance(value, float), name
+    assert raw["profile"] == "smoke" and raw["machines"]
+    recorded = json.loads((REPO / check.MACHINE).read_text())
+    assert recorded in [entry["machine"] for entry in raw["machines"]]   # the committed results' kind has numbers
+    for entry in raw["machines"]:
+        assert set(entry["machine"]) == set(recorded) and entry["metrics"]
+        for name, value in entry["metrics"].items():
+            dataset, method, metric = name.split("/")
+            assert dataset in ("faces-synth", "actors-synth") and isinstance(value, float), name
+
+
+def test_each_kind_of_machine_is_judged_by_its_own_numbers(tmp_path, fake_metrics):
+    """Smoke numbers differ between CPUs (pipelines/check.py): a kind is compared with its own
+    numbers only, an update of one kind keeps the others', and a kind with none is not judged."""
+    params = smoke_params()
+    baseline = tmp_path / "smoke.json"
+    numbers = check.headline_numbers(check.load_evaluations(fake_metrics))
+    here, other = check.machine_fingerprint(), {**check.machine_fingerprint(), "cpu": "Another CPU"}
+    check.write_baseline({name: value * 3 for name, value in numbers.items()}, baseline, other)
+    with pytest.raises(check.NoBaselineHere, match="holds no numbers for this kind of machine"):
+        check.smoke_gate(params, fake_metrics, baseline)
+    assert not any(r.passed for r in check.smoke_gate(params, fake_metrics, baseline, machine=other))
+    check.write_baseline(numbers, baseline)
+    assert all(r.passed for r in check.smoke_gate(params, fake_metrics, baseline))
+    assert check.read_baseline(baseline, other) == {name: round(value * 3, 6) for name, value in numbers.items()}
+    assert [e["machine"] for e in check.read_baselines(baseline)] == sorted(
+        [here, other], key=lambda m: json.dumps(m, sort_keys=True))
+
+
+def test_check_on_a_machine_without_numbers_says_it_cannot_judge(tmp_path):
+    metrics = _stage_dir(tmp_path)
+    write_evaluation(metrics, "actors-synth", "frgan", mse=(0.03, 0.02, 0.04))
+    check.write_baseline({"actors-synth/frgan/mse": 0.5}, tmp_path / check.BASELINE,
+                         {**check.machine_fingerprint(), "cpu": "Another CPU"})
+    result = run_module("pipelines.check", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "smoke gate (evaluate results vs reports/expected/smoke.json): skipped, cannot judge:" in result.stdout
+    assert "make refresh UPDATE=1" in result.stdout
 
 
 def test_committed_metrics_pass_the_smoke_gate():
@@ -180,6 +213,7 @@ def test_committed_metrics_pass_the_smoke_gate():
     params = load_params(REPO / "params.yaml")
     if params.profile != check.BASELINE_PROFILE:
         pytest.skip(f"params.yaml profile is {params.profile!r}; the baseline holds smoke numbers")
-    rows = check.smoke_gate(params, REPO / check.METRICS_DIR, REPO / check.BASELINE)
+    recorded = json.loads((REPO / check.MACHINE).read_text())   # the kind of machine that wrote them
+    rows = check.smoke_gate(params, REPO / check.METRICS_DIR, REPO / check.BASELINE, machine=recorded)
     failed = [r for r in rows if not r.passed]
     assert not failed, "moved beyond tolerance:\n" + check.comparison_table(failed, "baseline")
