@@ -117,6 +117,14 @@ def skipped_stages(log: Path) -> list[str]:
     return re.findall(r"Stage '([^']+)' didn't change, skipping", log.read_text(errors="replace"))
 
 
+def unexpected_reruns(noop: dict) -> list[str]:
+    """Stages a no-op repro ran other than the always-run raw-tree scans (runs recorded before
+    the stage names were: every rerun counts)."""
+    if "rerun_stages" not in noop:
+        return ["?"] * noop["stages_rerun"]
+    return [name for name in noop["rerun_stages"] if not name.startswith("rawscan@")]
+
+
 def summary_rows(result: dict) -> list[dict]:
     """The lines of reports/benchmarks/summary.md for this run (see benchmarks/summary.py)."""
     fresh, noop = result["fresh"], result["noop"]
@@ -126,21 +134,25 @@ def summary_rows(result: dict) -> list[dict]:
     forced = " (`dvc repro --force`)" if result.get("force") else ""
     return [
         {"figure": f"Fresh smoke `dvc repro` ({fresh['n_stages']} stages), wall time (ratio: measured / target)",
-         "target": "< 10 min on 2 cores",
+         "target": "< 8 min on 2 cores (issue 21)",
          "measured": f"{fresh['wall_s'] / 60:.1f} min (stage CPU time {cpu / 60:.1f} min); peak RSS "
                      f"{fresh['peak_tree_rss_mb']:.0f} MB (process tree), largest process "
                      f"{fresh['largest_process_rss_mb']:.0f} MB",
-         "ratio": fresh["wall_s"] / 600, "met": fresh["wall_s"] < 600 and fresh["rc"] == 0, "order": 1,
+         "ratio": fresh["wall_s"] / 480, "met": fresh["wall_s"] < 480 and fresh["rc"] == 0, "order": 1,
          "note": f"{fresh['n_stages']} stages ran, {len(fresh.get('skipped', []))} were skipped as unchanged "
                  f"({', '.join(fresh.get('skipped', [])) or 'none'}){forced}; time by stage kind: {split}, DVC "
                  f"itself {fresh['dvc_overhead_s'] / fresh['wall_s']:.0%}. 1-minute load average during the run "
-                 f"(2 cores): {fresh.get('load_avg_1min')}; see the breakdown below: training dominates, and train "
-                 "stages with 2 torch threads on a shared 2-core machine slow down many-fold (CPU / wall well "
-                 "below 1); generate and evaluate stages are ~5 s each, nearly all of it process startup"},
+                 f"(2 cores): {fresh.get('load_avg_1min')}; see the breakdown below: training dominates (the "
+                 "smoke profile's work, not to be cut to meet the target), then the faces evaluate stages "
+                 "(dlib's face ResNet, ~53 ms a chip: the dlib-bin wheel has no BLAS), then each stage "
+                 "process's fixed cost (~2 s of it MLflow: importing it and its SQLAlchemy store)"},
         {"figure": "No-op `dvc repro` (nothing changed), wall time (ratio: measured / target)",
          "target": "< 5 s", "measured": f"{noop['wall_s_best']:.2f} s best, {noop['wall_s_median']:.2f} s median "
-                                        f"of {len(noop['rounds'])}; stages rerun: {noop['stages_rerun']}",
-         "ratio": noop["wall_s_best"] / 5.0, "met": noop["wall_s_best"] < 5.0 and noop["stages_rerun"] == 0,
+                                        f"of {len(noop['rounds'])}; stages rerun: {noop['stages_rerun']} "
+                                        f"({', '.join(noop.get('rerun_stages', [])) or 'none'})",
+         "ratio": noop["wall_s_best"] / 5.0,
+         # the raw-tree scans (rawscan@<dataset>, always_changed) run on every `dvc repro` by design
+         "met": noop["wall_s_best"] < 5.0 and not unexpected_reruns(noop),
          "order": 2},
     ]
 
@@ -192,18 +204,18 @@ def main() -> None:
     print(f"fresh: {fresh['wall_s']:.1f} s, rc {fresh['rc']}, {len(entries)} stages, "
           f"peak tree RSS {fresh['peak_tree_rss_mb']:.0f} MB", flush=True)
 
-    noop_walls, noop_ran = [], 0
+    noop_walls, noop_ran = [], []
     for i in range(args.noop_rounds):
         before = len(stage_log.read_text().splitlines()) if stage_log.exists() else 0
         r = run_tracked([str(venv / "bin" / "dvc"), "repro"], repo, env, work / f"noop-{i}.log")
-        after = len(stage_log.read_text().splitlines()) if stage_log.exists() else 0
-        noop_ran += after - before
+        ran = stage_log.read_text().splitlines()[before:] if stage_log.exists() else []
+        noop_ran += [stage_name(json.loads(line)["argv"]) for line in ran]
         noop_walls.append(r["wall_s"])
         noop_peak = r["peak_tree_rss_mb"]
     noop = {"wall_s_best": min(noop_walls), "wall_s_median": statistics.median(noop_walls), "rounds": noop_walls,
-            "stages_rerun": noop_ran, "peak_tree_rss_mb": noop_peak}
+            "stages_rerun": len(noop_ran), "rerun_stages": sorted(set(noop_ran)), "peak_tree_rss_mb": noop_peak}
     print(f"no-op: best {noop['wall_s_best']:.2f} s, median {noop['wall_s_median']:.2f} s, "
-          f"stages rerun {noop_ran}", flush=True)
+          f"stages rerun {len(noop_ran)} ({', '.join(sorted(set(noop_ran))) or 'none'})", flush=True)
 
     result = {"commit": commit, "cpu_count": os.cpu_count(), "load_avg_at_end": os.getloadavg(),
               "date": time.strftime("%Y-%m-%d %H:%M"), "fresh": fresh, "noop": noop, "force": args.force}
