@@ -234,7 +234,9 @@ class Task:
     def test_frames(self) -> TestFrames:
         """The test items' input frames and true frames as uint8, without torch."""
         index = self._test_index()
-        input_rows, starts = self._test_rows(index)
+        return self._test_frames(index, *self._test_rows(index))
+
+    def _test_frames(self, index: pd.DataFrame, input_rows: np.ndarray, starts: np.ndarray) -> TestFrames:
         n, s, t = len(index), self.size, int(index.n_targets.iloc[0])
         if self.kind == "actors":
             target_rows = (starts + index.first_target.values)[:, None] + np.arange(t)[None, :]
@@ -246,9 +248,9 @@ class Task:
 
     def test_items(self) -> TestItems:
         import torch
-        frames = self.test_frames()
-        index = frames.index
-        input_rows, _ = self._test_rows(index)
+        index = self._test_index()
+        input_rows, starts = self._test_rows(index)
+        frames = self._test_frames(index, input_rows, starts)
         n, s, t = len(index), self.size, int(index.n_targets.iloc[0])
         if self.kind == "actors":
             pred = self._load_array("pred_joints.npy")

@@ -70,7 +70,7 @@ def clone_at(repo: Path, commit: str, workdir: Path) -> None:
 
 def stage_names(workdir: Path) -> list[str]:
     """The stages dvc.yaml defines (matrix stages expanded), as dvc.lock names them."""
-    return subprocess.run(["dvc", "stage", "list", "--name-only"], cwd=workdir, env=_env(workdir), check=True,
+    return subprocess.run(["dvc", "stage", "list", "--name-only"], cwd=workdir, env=clone_env(workdir), check=True,
                           capture_output=True, text=True).stdout.split()
 
 
@@ -91,7 +91,9 @@ def without_stale_entries(lock_text: str, stages: set[str]) -> tuple[str, list[s
     return "".join(kept), dropped
 
 
-def _env(workdir: Path) -> dict[str, str]:
+def clone_env(workdir: Path) -> dict[str, str]:
+    """The environment for DVC in a clone: MLflow runs in the clone's own SQLite store, this
+    venv's tools on PATH, no PYTHONPATH leaking this checkout's modules in."""
     return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}", "PYTHONPATH": "",
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
@@ -99,11 +101,11 @@ def _env(workdir: Path) -> dict[str, str]:
 def repro_and_gate(workdir: Path, update: bool) -> float:
     """`dvc repro --force` then the smoke gate in the clone; seconds the repro took."""
     start = time.monotonic()
-    if subprocess.run(["dvc", "repro", "--force"], cwd=workdir, env=_env(workdir)).returncode != 0:
+    if subprocess.run(["dvc", "repro", "--force"], cwd=workdir, env=clone_env(workdir)).returncode != 0:
         raise RefreshError(f"dvc repro --force in {workdir} failed (its output is above); nothing copied")
     seconds = time.monotonic() - start
     gate = [sys.executable, "-m", "pipelines.check", *(["--update"] if update else [])]
-    if subprocess.run(gate, cwd=workdir, env=_env(workdir)).returncode != 0:
+    if subprocess.run(gate, cwd=workdir, env=clone_env(workdir)).returncode != 0:
         raise RefreshError(f"the smoke gate failed in {workdir} (above): numbers moved; if the change is "
                            "meant to move them, rerun with --update (make refresh UPDATE=1); nothing copied")
     return seconds

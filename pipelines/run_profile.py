@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from pipelines.refresh import clone_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,10 +102,8 @@ def commit_of(folder: Path) -> str:
 
 def run_graph(workdir: Path) -> float:
     """`dvc repro` in the clone, its MLflow runs in the clone's own SQLite store; seconds taken."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}", "PYTHONPATH": "",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     start = time.monotonic()
-    done = subprocess.run(["dvc", "repro"], cwd=workdir, env=env)
+    done = subprocess.run(["dvc", "repro"], cwd=workdir, env=clone_env(workdir))
     if done.returncode != 0:
         raise RunError(f"dvc repro in {workdir} exited with {done.returncode} (its output is above)")
     return time.monotonic() - start

@@ -1,14 +1,13 @@
 """`make refresh` (pipelines/refresh.py): the snapshot it clones, and dvc.lock's pruning."""
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-from pipelines.refresh import clone_at, snapshot_commit, without_stale_entries
+from pipelines.refresh import LOCK_ENTRY, clone_at, snapshot_commit, without_stale_entries
 from tests.conftest import REPO
 
 LOCK = """schema: '2.0'
@@ -75,6 +74,6 @@ def test_the_committed_dvc_lock_holds_exactly_the_stages_of_dvc_yaml():
     again (after each stage) and a fresh repro keeps it. `make refresh` prunes them."""
     listed = subprocess.run([str(Path(sys.executable).parent / "dvc"), "stage", "list", "--name-only"], cwd=REPO,
                             check=True, capture_output=True, text=True).stdout.split()
-    locked = re.findall(r"^  (\S[^:]*):\s*$", (REPO / "dvc.lock").read_text(), flags=re.M)
+    locked = [m.group(1) for line in (REPO / "dvc.lock").read_text().splitlines() if (m := LOCK_ENTRY.match(line))]
     assert sorted(set(locked) - set(listed)) == [], "stale dvc.lock entries: run `make refresh`"
     assert sorted(set(listed) - set(locked)) == [], "stages never run: run `make refresh`"
