@@ -207,6 +207,13 @@ class Train(_Strict):
     # Data-parallel processes per train stage: > 1 re-executes the stage under torchrun
     # (frgan/train/distributed.py); the global batch stays the profile's batch.
     processes: int = Field(default=1, ge=1)
+    # Speed switches of FRGAN's G_M / G_R training (frgan/train/accel.py); fp32 eager, no
+    # prefetch is the default and what the committed numbers were made with. The baselines
+    # train fp32 eager whatever these say; generation always runs fp32 eager.
+    precision: Literal["fp32", "bf16"] = "fp32"   # bf16: autocast forward passes and losses
+    compile: bool = False                         # torch.compile the generators (critics stay eager)
+    channels_last: bool = False                   # NHWC / NDHWC weights and batches
+    prefetch: int = Field(default=0, ge=0, le=8)  # batches a thread prepares ahead; same numbers with any
     # Training seeds: each one is a `seed` item of dvc.yaml's train/generate/evaluate matrix. A
     # run with seed s trains from the master seed + s, so [0] is the single-seed graph.
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)

@@ -113,6 +113,7 @@ class FrganVariant(Method):
     refine: bool
 
     def config(self, task: Task, params: Params):
+        from frgan.train.accel import Acceleration
         from frgan.train.frgan import FrganConfig
         size, train = params.size, params.train
         if self.refine:   # paper 4.1: G_M on split gm for gm_steps, then G_R on split gr for gr_steps
@@ -125,7 +126,9 @@ class FrganVariant(Method):
             clip_len=size.gr_clip_actors if task.kind == "actors" else size.gr_clip_faces,
             lr=train.lr, betas=tuple(train.betas), weights=LossWeights(**train.loss_weights.model_dump()),
             gp_weight=train.gp_weight, seed=params.seed, device=params.device,
-            vgg16_path=str(train.feature_vgg16_path) if train.feature_vgg16_path else None)
+            vgg16_path=str(train.feature_vgg16_path) if train.feature_vgg16_path else None,
+            accel=Acceleration(precision=train.precision, compile=train.compile,
+                               channels_last=train.channels_last, prefetch=train.prefetch))
 
     def budget(self, task: Task, cfg, gm: torch.nn.Module, gr: Optional[torch.nn.Module]) -> Budget:
         """The clips G_M's pairs (2+ frames) and G_R's windows (clip_len + 1 frames: an anchor

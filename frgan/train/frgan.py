@@ -28,6 +28,7 @@ from frgan import losses
 from frgan.nets import ImageCritic, MotionForecaster, MotionRefiner, VideoCritic
 from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
+from frgan.train.accel import Acceleration, Prefetcher
 from frgan.train.checkpoint import Checkpoints
 from frgan.train.loop import run_training
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
@@ -56,10 +57,15 @@ class FrganConfig:
     # follows on the second; a G_M-only variant (refine=False) trains on both (TRAIN_SPLITS),
     # for gm_steps + gr_steps, the same footing as every other one-network method (issue 17).
     gm_splits: tuple[str, ...] = ("gm",)
+    # bf16 / compile / channels_last / prefetch (frgan.train.accel; train.* in params.yaml)
+    accel: Acceleration = Acceleration()
 
     def fingerprint(self, data: str) -> str:
         from frgan.tracking import params_hash
-        return params_hash({**asdict(self), "weights": asdict(self.weights), "data": data})
+        settings = {k: v for k, v in asdict(self).items() if k != "accel"}
+        numeric = self.accel.numeric_key()   # empty at fp32 eager: the fingerprint it always had
+        return params_hash({**settings, "weights": asdict(self.weights), "data": data,
+                            **({"accel": numeric} if numeric else {})})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +130,9 @@ def _shared_forward(generator: torch.nn.Module) -> Iterator[None]:
     twice, and those are part of the saved model (eval mode uses them). Inside this context
     every BatchNorm of `generator` runs its forward a second time on the same input (output
     dropped, no gradients), which leaves the running statistics and the batch counter exactly
-    as the two forwards did: the trained weights stay bit-identical."""
+    as the two forwards did: the trained weights stay bit-identical. A stage holds it for its
+    whole run (a step runs its generator in train mode once), so the hooks are in place before
+    torch.compile traces the generator."""
     def again(bn: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         if bn.training:
             with torch.no_grad():
@@ -149,32 +157,37 @@ def _penalty_eps(batch: int, dims: int, device: torch.device) -> torch.Tensor:
 
 def train_gm(task: Task, cfg: FrganConfig, folder: Path, checkpoint_every: int, log: Optional[Log] = None,
              log_every: int = 10) -> MotionForecaster:
-    device = torch.device(cfg.device)
+    device, accel = torch.device(cfg.device), cfg.accel
     seed_everything(derive_seed(cfg.seed, "gm-init"))
     dist.check_batch(cfg.batch, "G_M")
-    gm = dist.prepare(build_gm(task, cfg).to(device))
-    d_image = dist.prepare(ImageCritic(task.size, task.channels, width=cfg.width).to(device))
+    gm = dist.prepare(accel.module(build_gm(task, cfg).to(device)))
+    d_image = dist.prepare(accel.module(ImageCritic(task.size, task.channels, width=cfg.width).to(device)))
     opt_g, opt_d = _adam(gm, cfg), _adam(d_image, cfg)
     feature_loss = vgg16_feature_loss(cfg.vgg16_path, device) if cfg.weights.feat > 0 else None
+    # the critic stays eager: its gradient penalty (eq. 9) differentiates through its gradient,
+    # a double backward that torch.compile does not support
+    run_gm = accel.forward(gm)
+    pairs = Prefetcher(lambda n: task.sample_pairs(cfg.gm_splits, cfg.batch, step_rng(cfg.seed, n, "gm")),
+                       accel.prefetch, cfg.gm_steps)
 
     def step(n: int) -> dict[str, float]:
         torch.manual_seed(derive_seed(cfg.seed, "gm", n))       # the GP's eps
         eps = _penalty_eps(cfg.batch, 4, device)
-        I_t, M_t, I_tk, M_tk = (dist.shard(x).to(device)
-                                for x in task.sample_pairs(cfg.gm_splits, cfg.batch, step_rng(cfg.seed, n, "gm")))
-        # one forward of G_M for both updates (G_M does not change in between), see _shared_forward
-        with _shared_forward(gm):
-            result = gm(I_t, M_t, M_tk)
-        # critic: eq. 8 with the conditioned gradient penalty of eq. 9
+        I_t, M_t, I_tk, M_tk = (accel.batch(dist.shard(x), device) for x in pairs(n))
+        # critic: eq. 8 with the conditioned gradient penalty of eq. 9; G_M's one forward serves
+        # both updates (G_M does not change in between), see _shared_forward
         _requires_grad(d_image, True)
-        d_loss = losses.critic_loss(d_image, I_tk, result.output.detach(), M_tk, cfg.gp_weight, eps)
+        with accel.autocast(device):
+            result = run_gm(I_t, M_t, M_tk)
+            d_loss = losses.critic_loss(d_image, I_tk, result.output.detach(), M_tk, cfg.gp_weight, eps)
         opt_d.zero_grad(set_to_none=True)
         d_loss.total.backward()
         dist.average_gradients(d_image)
         opt_d.step()
         # generator: eq. 4 = L_rec (5) + L_r (6) + L_gen (7)
         _requires_grad(d_image, False)
-        g_loss = losses.forecaster_loss(result, I_tk, M_tk, d_image, cfg.weights, feature_loss)
+        with accel.autocast(device):
+            g_loss = losses.forecaster_loss(result, I_tk, M_tk, d_image, cfg.weights, feature_loss)
         opt_g.zero_grad(set_to_none=True)
         g_loss.total.backward()
         dist.average_gradients(gm)
@@ -186,9 +199,10 @@ def train_gm(task: Task, cfg: FrganConfig, folder: Path, checkpoint_every: int, 
                 "d_image/gp": d_loss.penalty.item()}
 
     modules = {"gm": gm, "d_image": d_image, "opt_g": opt_g, "opt_d": opt_d}
-    run_training("G_M", cfg.gm_steps, step, modules,
-                 Checkpoints(folder / "gm", fingerprint=cfg.fingerprint(task.store.fingerprint)),
-                 checkpoint_every, log_every, log)
+    with _shared_forward(gm), pairs:
+        run_training("G_M", cfg.gm_steps, step, modules,
+                     Checkpoints(folder / "gm", fingerprint=cfg.fingerprint(task.store.fingerprint)),
+                     checkpoint_every, log_every, log)
     return gm.eval()
 
 
@@ -217,14 +231,15 @@ def coarse_clip(gm: MotionForecaster, first: torch.Tensor, first_cond: torch.Ten
 
 def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, checkpoint_every: int,
              log: Optional[Log] = None, log_every: int = 10) -> MotionRefiner:
-    device = torch.device(cfg.device)
+    device, accel = torch.device(cfg.device), cfg.accel
     seed_everything(derive_seed(cfg.seed, "gr-init"))
     dist.check_batch(cfg.batch, "G_R")
-    gr = dist.prepare(build_gr(task, cfg).to(device))
+    gr = dist.prepare(accel.module(build_gr(task, cfg).to(device)))
     # A fresh D_I for this stage (the paper trains D_I "following the same strategy as eq. 8"
     # but does not say it is carried over from stage 1).
-    d_image = dist.prepare(ImageCritic(task.size, task.channels, width=cfg.width).to(device))
-    d_video = dist.prepare(VideoCritic(task.size, cfg.clip_len, task.channels, width=cfg.width).to(device))
+    d_image = dist.prepare(accel.module(ImageCritic(task.size, task.channels, width=cfg.width).to(device)))
+    d_video = dist.prepare(accel.module(VideoCritic(task.size, cfg.clip_len, task.channels,
+                                                    width=cfg.width).to(device)))
     opt_g = _adam(gr, cfg)
     opt_d = torch.optim.Adam(list(d_image.parameters()) + list(d_video.parameters()), lr=cfg.lr,
                              betas=(float(cfg.betas[0]), float(cfg.betas[1])))
@@ -232,26 +247,34 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
     # G_R refines, at test, G_M's forecasts 1..T frames from the input frame (T = the test
     # videos' length): it trains on windows forecast from as far back (issue 17, item 3).
     horizon = task.horizon()
+    run_gr = accel.forward(gr)   # the critics stay eager (double backward), see train_gm
+
+    def windows(n: int):
+        """Step n's windows and the frame each sample's D_I pair is picked at (eq. 8), all
+        from the step's own RNG in this order (so a prefetching thread draws the same)."""
+        rng = step_rng(cfg.seed, n, "gr")
+        batch = task.sample_anchored_windows("gr", cfg.batch, cfg.clip_len, horizon, rng)
+        return batch, rng.integers(0, cfg.clip_len, cfg.batch)
+    batches = Prefetcher(windows, accel.prefetch, cfg.gr_steps)
 
     def step(n: int) -> dict[str, float]:
         torch.manual_seed(derive_seed(cfg.seed, "gr", n))
         eps_video, eps_image = _penalty_eps(cfg.batch, 5, device), _penalty_eps(cfg.batch, 4, device)
-        rng = step_rng(cfg.seed, n, "gr")
+        batch, picks = batches(n)
         # every rank draws the same global batch and keeps its rows (dist.shard)
-        anchor, anchor_cond, real, cond = (dist.shard(x).to(device) for x in
-                                           task.sample_anchored_windows("gr", cfg.batch, cfg.clip_len, horizon, rng))
+        anchor, anchor_cond, real, cond = (accel.batch(dist.shard(x), device) for x in batch)
         coarse = coarse_clip(gm, anchor, anchor_cond, cond)
-        # one forward of G_R for both updates (G_R does not change in between), see _shared_forward
-        with _shared_forward(gr):
-            result = gr(coarse, cond)
-        refined = result.output.detach()
-        # critics, one step for both (eq. 8 on one random frame pair per sample, eq. 13-14)
-        t = torch.as_tensor(dist.shard(rng.integers(0, cfg.clip_len, cfg.batch)), device=device)
-        pick = lambda clip: clip[torch.arange(len(clip), device=device), :, t]
         _requires_grad(d_image, True)
         _requires_grad(d_video, True)
-        dv = losses.critic_loss(d_video, real, refined, cond, cfg.gp_weight, eps_video)
-        di = losses.critic_loss(d_image, pick(real), pick(refined), pick(cond), cfg.gp_weight, eps_image)
+        with accel.autocast(device):
+            # one forward of G_R for both updates (G_R does not change in between), see _shared_forward
+            result = run_gr(coarse, cond)
+            refined = result.output.detach()
+            # critics, one step for both (eq. 8 on one random frame pair per sample, eq. 13-14)
+            t = torch.as_tensor(dist.shard(picks), device=device)
+            pick = lambda clip: clip[torch.arange(len(clip), device=device), :, t]
+            dv = losses.critic_loss(d_video, real, refined, cond, cfg.gp_weight, eps_video)
+            di = losses.critic_loss(d_image, pick(real), pick(refined), pick(cond), cfg.gp_weight, eps_image)
         opt_d.zero_grad(set_to_none=True)
         (dv.total + di.total).backward()
         dist.average_gradients(d_image, d_video)
@@ -259,7 +282,8 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
         # generator: eq. 11 = L_rec + L_r + eq. 12
         _requires_grad(d_image, False)
         _requires_grad(d_video, False)
-        g_loss = losses.refiner_loss(result, real, cond, d_video, d_image, cfg.weights)
+        with accel.autocast(device):
+            g_loss = losses.refiner_loss(result, real, cond, d_video, d_image, cfg.weights)
         opt_g.zero_grad(set_to_none=True)
         g_loss.total.backward()
         dist.average_gradients(gr)
@@ -272,9 +296,10 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
                 "d_image/wasserstein": di.wasserstein.item(), "d_image/gp": di.penalty.item()}
 
     modules = {"gr": gr, "d_image": d_image, "d_video": d_video, "opt_g": opt_g, "opt_d": opt_d}
-    run_training("G_R", cfg.gr_steps, step, modules,
-                 Checkpoints(folder / "gr", fingerprint=cfg.fingerprint(task.store.fingerprint)),
-                 checkpoint_every, log_every, log)
+    with _shared_forward(gr), batches:
+        run_training("G_R", cfg.gr_steps, step, modules,
+                     Checkpoints(folder / "gr", fingerprint=cfg.fingerprint(task.store.fingerprint)),
+                     checkpoint_every, log_every, log)
     return gr.eval()
 
 
