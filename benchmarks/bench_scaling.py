@@ -3,7 +3,7 @@ dataset size; the cost must grow linearly, i.e. the fitted exponent of time ~ si
 
 * prepare: the real generator + clip-store writer (`SOURCES[dataset]` -> `write_clip_store`), with
   the smoke profile's faces_subjects (9) / actors_per_action (6) times 1, 2, 4.
-* evaluate: `pipelines.evaluate.score_videos` on actors-synth at the smoke size (16 test videos of
+* evaluate: `metrics.scoring.score_videos` on actors-synth at the smoke size (16 test videos of
   12 frames at 32 px, times 1, 2, 4): MSE/PSNR/SSIM per frame, per-video means, bootstrap
   intervals per class. (On faces the dlib embedder dominates: a fixed cost per chip, linear by
   construction; bench_metrics measures it.)
@@ -67,10 +67,7 @@ def test_prepare_scaling(benchmark, record, tmp_path, dataset):
 
 def test_evaluate_scaling(benchmark, record):
     from frgan.task import TestFrames
-    from pipelines.evaluate import score_videos
-
-    class _Task:
-        kind = "actors"
+    from metrics.scoring import score_videos
 
     labels = ["baseball_pitch", "bench_press", "clean_and_jerk", "jumping_jacks", "pullup", "pushup",
               "squat", "tennis_serve"]
@@ -83,7 +80,7 @@ def test_evaluate_scaling(benchmark, record):
         generated, generated_gt = noisy(), noisy()
         index = pd.DataFrame({"item": np.arange(n), "label": [labels[i % len(labels)] for i in range(n)]})
         items = TestFrames(index, None, truth)
-        call = lambda: score_videos(_Task(), items, generated, generated_gt, "dlib", "actors-synth", "bench", 0)  # noqa: E731
+        call = lambda: score_videos("actors", items, generated, generated_gt, "dlib", "actors-synth", "bench", 0)  # noqa: E731
         call()  # warm (imports, first bootstrap)
         best = math.inf
         for _ in range(2):

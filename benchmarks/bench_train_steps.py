@@ -18,15 +18,15 @@ FRGAN_BENCH_CPU_GR_BATCH); samples/s barely depends on the batch on a CPU. FLOPs
 ~1/4 of width 64's (one G_M forward at 96 px: 75.5 GFLOP per sample at width 64).
 
 On a CPU each FRGAN step is also run on one thread against the one-thread matmul (robust to other
-jobs on a shared machine, which slow a two-thread step far more than a two-thread matmul), and,
-as a proposal check, with the networks' weights in channels_last (a patch made here; the code
-under frgan/ is unchanged) against the one-thread NCHW step.
+jobs on a shared machine, which slow a two-thread step far more than a two-thread matmul), and
+with `train.channels_last` against the one-thread NCHW step.
 Smoke profile: every method's step at the size `dvc repro` runs by default, with the default
-threads and with one, times the profile's step count.
+threads and with one, times the profile's step count; and each of FRGAN's speed switches
+(`train.precision`, `train.compile`, `train.channels_last`, `train.prefetch`; frgan/train/accel.py)
+alone against fp32 eager, for G_M and G_R (issue 21).
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -37,6 +37,7 @@ import pytest
 import torch
 
 from benchmarks import harness
+from frgan.train.accel import Acceleration
 from benchmarks.harness import (bench_params, capture_steps, cpu_info, matmul_flops, row,
                                 synthetic_task)
 
@@ -89,43 +90,13 @@ def tasks(tmp_path_factory):
     return get
 
 
-def _to_channels_last(module: torch.nn.Module) -> torch.nn.Module:
-    for p in module.parameters():
-        if p.dim() == 4:
-            p.data = p.data.contiguous(memory_format=torch.channels_last)
-        elif p.dim() == 5:
-            p.data = p.data.contiguous(memory_format=torch.channels_last_3d)
-    return module
+def _frgan_train(task, params, what: str, checkpoints: Path, accel: Acceleration = Acceleration()):
+    """FRGAN's G_M or G_R training at `params`, with the speed switches `accel`."""
+    import dataclasses
 
-
-@contextlib.contextmanager
-def _channels_last_nets(compile_generators: bool = False):
-    """Patch frgan.train.frgan's network constructors: weights in channels_last (inputs follow),
-    optionally torch.compile on G_M / G_R (not the critics: the gradient penalty needs a double
-    backward, which compiled graphs do not support)."""
-    import frgan.train.frgan as fr
-    saved = {name: getattr(fr, name) for name in ("build_gm", "build_gr", "ImageCritic", "VideoCritic")}
-
-    def wrap(factory, generator):
-        def made(*args, **kwargs):
-            net = _to_channels_last(factory(*args, **kwargs))
-            return torch.compile(net) if (compile_generators and generator) else net
-        return made
-    try:
-        fr.build_gm = wrap(saved["build_gm"], True)
-        fr.build_gr = wrap(saved["build_gr"], True)
-        fr.ImageCritic = wrap(saved["ImageCritic"], False)
-        fr.VideoCritic = wrap(saved["VideoCritic"], False)
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(fr, name, value)
-
-
-def _frgan_train(task, params, what: str, checkpoints: Path):
     from frgan.methods import get_method
     from frgan.train import frgan as fr
-    cfg = get_method("frgan").config(task, params)
+    cfg = dataclasses.replace(get_method("frgan").config(task, params), accel=accel)
     if what == "gm":
         return lambda: fr.train_gm(task, cfg, checkpoints, 10**9, None, 10**9)
     gm = fr.build_gm(task, cfg).eval()
@@ -221,29 +192,26 @@ def test_frgan_step(benchmark, record, tasks, tmp_path, case):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)     # compared with the one-thread NCHW step: robust to other jobs
         try:
-            with _channels_last_nets():
-                cl = _measure(_frgan_train(task, params, what, tmp_path / "cl"), batch,
-                              flops_per_step=eager["flops_per_step"], max_seconds=6.0)
+            cl = _measure(_frgan_train(task, params, what, tmp_path / "cl", Acceleration(channels_last=True)),
+                          batch, flops_per_step=eager["flops_per_step"], max_seconds=6.0)
         finally:
             torch.set_num_threads(threads)
         one = figures["eager_nchw_one_thread"]
         figures["channels_last_one_thread"] = cl
         figures["channels_last_speedup"] = one["seconds_per_step"] / cl["seconds_per_step"]
-        summary.append(row(f"{name} {case}: channels_last weights (proposal) vs NCHW, 1 thread (ratio: speed-up)",
+        summary.append(row(f"{name} {case}: train.channels_last vs NCHW, 1 thread (ratio: speed-up)",
                            f"{cl['samples_per_s']:.3g} vs {one['samples_per_s']:.3g} samples/s, "
                            f"{cl['fraction_of_matmul']:.2f} vs {one['fraction_of_matmul']:.2f} of matmul",
                            "", figures["channels_last_speedup"], None, order=21))
     elif CUDA:
-        def bf16():
-            return torch.autocast("cuda", dtype=torch.bfloat16)
         bf16_peak = matmul_flops("cuda", n=8192, dtype=torch.bfloat16)
         figures["cuda_bf16_matmul_flops_per_s"] = bf16_peak
         figures["cuda_device"] = torch.cuda.get_device_name()
         for variant, compiled in (("bf16_channels_last", False), ("bf16_channels_last_compile", True)):
+            accel = Acceleration(precision="bf16", channels_last=True, compile=compiled, prefetch=2)
             try:
-                with _channels_last_nets(compile_generators=compiled):
-                    fast = _measure(_frgan_train(task, params, what, tmp_path / variant), batch, wrap=bf16,
-                                    flops_per_step=eager["flops_per_step"])
+                fast = _measure(_frgan_train(task, params, what, tmp_path / variant, accel), batch,
+                                flops_per_step=eager["flops_per_step"])
             except Exception as exc:       # e.g. torch.compile unsupported here: say so, keep going
                 figures[variant] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
                 continue
@@ -378,16 +346,44 @@ def test_smoke_profile_step(benchmark, record, smoke_task, tmp_path, method):
                 f"({default['fraction_of_matmul']:.2f} of matmul); x {n_steps} steps = "
                 f"{default['seconds_per_step'] * n_steps:.0f} vs {one['seconds_per_step'] * n_steps:.0f} s",
                 "(none)", default["seconds_per_step"] / one["seconds_per_step"], None, order=24)]
-    if method == "frgan-gm":
-        torch.set_num_threads(1)
-        try:
-            with _channels_last_nets():
-                cl = _measure(train, size.batch, flops_per_step=default["flops_per_step"], max_seconds=3.0)
-        finally:
-            torch.set_num_threads(threads)
-        figures["channels_last_one_thread"] = cl
-        rows.append(row("Smoke-profile G_M step: channels_last weights vs NCHW, 1 thread (ratio: speed-up)",
-                        f"{cl['seconds_per_step'] * 1e3:.0f} vs {one['seconds_per_step'] * 1e3:.0f} ms/step", "",
-                        one["seconds_per_step"] / cl["seconds_per_step"], None, order=25))
     record(f"train-step-smoke-{method}", **figures, steps_in_stage=n_steps, width=size.width, side=size.faces_size,
            batch=size.batch, **cpu_info(), summary=rows)
+
+
+# Each speed switch alone (frgan/train/accel.py): what it is, and the Acceleration it sets.
+SWITCHES = {
+    "bf16 (train.precision)": Acceleration(precision="bf16"),
+    "channels_last (train.channels_last)": Acceleration(channels_last=True),
+    "torch.compile (train.compile)": Acceleration(compile=True),
+    "prefetch 2 (train.prefetch)": Acceleration(prefetch=2),
+}
+
+
+@pytest.mark.parametrize("what", ["gm", "gr"])
+def test_frgan_switches(benchmark, record, smoke_task, tmp_path, what):
+    """Each of FRGAN's speed switches alone against fp32 eager, at the smoke profile's size with
+    the default threads (on a GPU: its paper-size rows are in test_frgan_step). The first step
+    (torch.compile's build, a minute on a CPU) is the warm-up, not timed."""
+    task, params = smoke_task
+    size = params.size
+    name = {"gm": "G_M", "gr": "G_R"}[what]
+    eager = benchmark.pedantic(lambda: _measure(_frgan_train(task, params, what, tmp_path / "eager"), size.batch,
+                                                max_seconds=5.0), rounds=1, iterations=1)
+    figures, rows = {"fp32_eager": eager}, []
+    for label, accel in SWITCHES.items():
+        try:
+            fast = _measure(_frgan_train(task, params, what, tmp_path / label.split()[0], accel), size.batch,
+                            flops_per_step=eager["flops_per_step"], max_seconds=5.0)
+        except Exception as exc:       # e.g. no C++ compiler for inductor: say so, keep going
+            figures[label] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+            rows.append(row(f"Smoke-profile {name} step ({DEVICE}): {label} vs fp32 eager", f"failed: {exc}"[:200],
+                            "", None, None, order=26))
+            continue
+        fast["speedup_vs_fp32_eager"] = eager["seconds_per_step"] / fast["seconds_per_step"]
+        figures[label] = fast
+        rows.append(row(f"Smoke-profile {name} step ({DEVICE}, {torch.get_num_threads()} threads): {label} vs fp32 "
+                        "eager (ratio: speed-up)",
+                        f"{fast['seconds_per_step'] * 1e3:.0f} vs {eager['seconds_per_step'] * 1e3:.0f} ms/step",
+                        "", fast["speedup_vs_fp32_eager"], None, order=26))
+    record(f"train-switches-smoke-{what}", **figures, width=size.width, side=size.faces_size, batch=size.batch,
+           **cpu_info(), summary=rows)

@@ -71,7 +71,7 @@ def main() -> None:
                                                       params.seed, params.device), work / "conditions")
     timings["conditions_s"] = time.perf_counter() - started
 
-    from pipelines.evaluate import score_videos
+    from metrics.scoring import score_videos
     from pipelines.generate import _sheet
     task = Task("actors-synth", params, store, work / "conditions")
     items, frames = task.test_items(), task.test_frames()
@@ -85,7 +85,7 @@ def main() -> None:
         timings[f"train_{name}_s"] = time.perf_counter() - started
         videos = method.generate(task, params, trained, "cond")
         videos_gt = method.generate(task, params, trained, "cond_gt")
-        scores, _, _ = score_videos(task, frames, videos, videos_gt, "dlib", "actors-synth", name, params.seed)
+        scores, _, _ = score_videos(task.kind, frames, videos, videos_gt, "dlib", "actors-synth", name, params.seed)
         results["methods"][name] = {k: v for k, v in scores.items() if "/" not in k}
         _sheet(videos_gt, to_uint8_frames(items.input), items.truth, out / f"sheet-{name}.png")
         print(name, {k: v["mean"] for k, v in results["methods"][name].items() if isinstance(v, dict)}, flush=True)

@@ -14,7 +14,7 @@ import errno
 import os
 import pickle
 import sys
-from typing import Callable, NoReturn
+from typing import TYPE_CHECKING, Callable, NoReturn
 
 # Progress bars redraw at most once a second: readable in `dvc repro` logs and CI output.
 os.environ.setdefault("TQDM_MININTERVAL", "1")
@@ -22,6 +22,9 @@ os.environ.setdefault("TQDM_MININTERVAL", "1")
 from frgan.config import DATASET_NAMES, ParamsError, load_params, Params
 from frgan.data.errors import DatasetError
 from frgan.tracking import TrackingError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def registered_methods() -> dict:
@@ -167,3 +170,27 @@ def parser(description: str, dataset: bool = False, method: bool = False,
         p.add_argument("--seed", type=int, default=None,
                        help="training seed, one of train.seeds (default: the first)")
     return p
+
+
+def write_scores(stage: str, params: Params, dataset: str, method: str, seed: int | None,
+                 compute: Callable[[], tuple[dict, "pd.DataFrame", "pd.DataFrame"]]) -> None:
+    """Run `compute` inside the stage's MLflow run; write the metrics JSON, the per-frame CSV and
+    the per-video CSV (seed None: the reference row, no seed in the names)."""
+    import json
+
+    from frgan import tracking
+    from frgan.io import atomic_file
+    from pipelines.paths import METRICS_DIR, PLOTS_DIR, VIDEOS_DIR, result_name
+    tags = {"dataset": dataset, "method": method, **({} if seed is None else {"seed": str(seed)})}
+    name = result_name(dataset, method, seed)
+    with tracking.start_run(stage, params, tags=tags):
+        result, frames, per_video = compute()
+        with atomic_file(METRICS_DIR / f"{name}.json") as tmp:
+            tmp.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        with atomic_file(PLOTS_DIR / f"{name}.csv") as tmp:
+            frames.round(6).to_csv(tmp, index=False, lineterminator="\n")
+        with atomic_file(VIDEOS_DIR / f"{name}.csv") as tmp:
+            per_video.round(6).to_csv(tmp, index=False, lineterminator="\n")
+        tracking.log_metrics({k: v["mean"] for k, v in result.items() if isinstance(v, dict) and "/" not in k})
+    headline = {k: v["mean"] for k, v in result.items() if isinstance(v, dict) and "/" not in k}
+    print(f"{stage}: " + ", ".join(f"{k}={v:.4g}" for k, v in headline.items()))

@@ -27,8 +27,8 @@ from frgan.config import Params
 from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.data.errors import DatasetError
 from frgan.task import Task, TestFrames
+from metrics.scoring import score_videos
 from pipelines import _stage
-from pipelines.evaluate import score_videos, write_scores
 from pipelines.paths import REFERENCE
 from pipelines.task import load_task
 
@@ -83,11 +83,11 @@ def main(params: Params, args) -> None:
               f"{len(videos)} scored")
 
     def compute():
-        result, frames, per_video = score_videos(task, items, videos, None, params.evaluate.embedder,
+        result, frames, per_video = score_videos(task.kind, items, videos, None, params.evaluate.embedder,
                                                  args.dataset, METHOD, params.seed)
         return {**result, "clips_too_short": skipped}, frames, per_video
 
-    write_scores(stage, params, args.dataset, METHOD, None, compute)
+    _stage.write_scores(stage, params, args.dataset, METHOD, None, compute)
 
 
 if __name__ == "__main__":

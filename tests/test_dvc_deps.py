@@ -198,6 +198,15 @@ def test_the_closure_follows_lazy_imports_and_registries():
     assert not any(f.startswith("baselines/") or f.startswith("frgan/nets/") for f in import_closure("pipelines.prepare"))
 
 
+def test_no_stage_module_imports_another():
+    """pipelines/ is the DVC graph (issue 19): what two stages share lives in a package or in a
+    non-stage helper (pipelines/_stage.py, paths.py, task.py), never in another stage's module."""
+    stages = {module_file(m) for m in stage_modules(load_dvc()).values()}
+    crossings = sorted(f"{a.relative_to(REPO)} imports {b.relative_to(REPO)}"
+                       for a in stages for b in imported_files(a) if b in stages and b != a)
+    assert crossings == []
+
+
 def test_prepare_depends_on_its_raw_tree_manifest():
     dvc = load_dvc()
     assert "data/raw/${item.dataset}.json" in dvc["stages"]["prepare"]["deps"]

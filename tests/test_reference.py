@@ -11,7 +11,7 @@ from frgan.data.clipstore import ClipStore, write_clip_store
 from frgan.data.errors import DatasetError
 from frgan.task import Task
 from pipelines import reference
-from pipelines.evaluate import score_videos
+from metrics.scoring import score_videos
 from tests.conftest import REPO
 
 SIZE, FRAMES, T = 32, 8, 5
@@ -61,7 +61,7 @@ def test_clips_without_t_plus_one_frames_are_skipped_and_counted(task):
 
 def test_reference_scores_have_the_methods_keys(task):
     items, videos, _ = reference.reference_items(task, T)
-    result, frames, per_video = score_videos(task, items, videos, None, "dlib", "faces-synth", "reference", seed=0)
+    result, frames, per_video = score_videos(task.kind, items, videos, None, "dlib", "faces-synth", "reference", seed=0)
     assert result["method"] == "reference" and result["videos"] == len(videos)
     assert result["frames_per_video"] == T
     assert "seed" not in result   # real videos: no training seed (its files keep their seedless names)
