@@ -9,7 +9,7 @@
   (MCNet and Mathieu et al. observe only the input frame in the paper's protocol, 4.2-4.3).
 - `train_generator`: the end of their training functions: checkpointed `run_training` of a
   generator and its discriminator, then the generator in eval mode.
-- `generate_videos`, `save_generator`, `load_generator`, `fingerprint`, `xavier_init`,
+- `generate_videos`, `save_generator`, `load_generator`, `xavier_init`,
   `profile_settings`: the plumbing every baseline method needs.
 - `with_knobs`, `checked_knobs`, `KnobbedMethod`: a baseline's own knobs from `train.baselines`
   (params.yaml, or the active profile's train block) over its config's defaults.
@@ -20,7 +20,7 @@ import dataclasses
 import typing
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Optional, Sequence
+from typing import Any, Callable, ClassVar, Optional
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,7 @@ from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.methods import Budget, Method, distinct_clips, make_budget, one_network_steps
 from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
+from frgan.train import parts
 from frgan.train.checkpoint import Checkpoints, load_weights
 from frgan.train.loop import run_training
 
@@ -153,34 +154,6 @@ class GanBalance:
         self.update_d, self.update_g = bool(state["update_d"]), bool(state["update_g"])
 
 
-def requires_grad(module: nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
-
-
-def grad_norm(module: nn.Module) -> float:
-    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
-    return float(torch.stack(norms).norm()) if norms else 0.0
-
-
-def adam(module: nn.Module, lr: float, betas: Sequence[float]) -> torch.optim.Adam:
-    return torch.optim.Adam(module.parameters(), lr=lr, betas=(float(betas[0]), float(betas[1])))
-
-
-def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, module: nn.Module,
-                   enabled: bool = True) -> float:
-    """Backpropagate `loss` into `module` and step when `enabled`; return the gradient norm.
-    Several processes: the gradients are averaged over them first (frgan.train.distributed)."""
-    optimizer.zero_grad(set_to_none=True)
-    if not enabled:
-        return 0.0
-    loss.backward()
-    dist.average_gradients(module)
-    norm = grad_norm(module)
-    optimizer.step()
-    return norm
-
-
 def train_generator(name: str, task: Task, cfg: Any, step: Callable[[int], dict[str, float]],
                     gen: nn.Module, disc: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                     folder: Path, checkpoint_every: int, log_every: int, log,
@@ -192,7 +165,7 @@ def train_generator(name: str, task: Task, cfg: Any, step: Callable[[int], dict[
     if balance is not None:
         modules["balance"] = balance
     run_training(name, cfg.steps, step, modules,
-                 Checkpoints(folder, fingerprint=fingerprint(cfg, task.store.fingerprint)),
+                 Checkpoints(folder, fingerprint=parts.fingerprint(cfg, task.store.fingerprint)),
                  checkpoint_every, log_every, log)
     return gen.eval()
 
@@ -315,12 +288,6 @@ def training_clip_length(task: Task, params: Params) -> int:
     (G_R's clip length: paper 4.1, 16 actors / 32 faces; smoke 4 / 8)."""
     size = params.size
     return size.gr_clip_actors if task.kind == "actors" else size.gr_clip_faces
-
-
-def fingerprint(cfg: Any, data: str) -> str:
-    """Names a training configuration + its data: checkpoints of another one are never resumed."""
-    from frgan.tracking import params_hash
-    return params_hash({**asdict(cfg), "data": data})
 
 
 def save_generator(path: Path, module: nn.Module, cfg: Any) -> None:

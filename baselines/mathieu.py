@@ -47,6 +47,7 @@ from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.methods import register
 from frgan.task import Task
 from frgan.train import distributed as dist
+from frgan.train import parts
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
 
 NAME = "mathieu"
@@ -255,16 +256,16 @@ def train(task: Task, cfg: MathieuConfig, folder, checkpoint_every: int, log=Non
         inputs, targets = pyramid(dist.shard(first).to(device)), pyramid(dist.shard(target).to(device))
         predictions = gen(inputs)
         # D first (the code's trainAdv, then trainPred)
-        common.requires_grad(disc, True)
+        parts.requires_grad(disc, True)
         d_real = adversarial_loss(disc(inputs, targets), real=True)
         d_fake = adversarial_loss(disc(inputs, [p.detach() for p in predictions]), real=False)
-        common.optimizer_step(opt_d, 0.5 * (d_real + d_fake), disc)
+        parts.optimizer_step(opt_d, 0.5 * (d_real + d_fake), disc)
         # then G
-        common.requires_grad(disc, False)
+        parts.requires_grad(disc, False)
         l2, gdl = image_loss(predictions, targets, cfg)
         adv = adversarial_loss(disc(inputs, predictions), real=True)
         g_total = cfg.l2_weight * l2 + cfg.gdl_weight * gdl + cfg.adv_weight * adv
-        g_norm = common.optimizer_step(opt_g, g_total, gen)
+        g_norm = parts.optimizer_step(opt_g, g_total, gen)
         return {f"{NAME}/loss": g_total.item(), f"{NAME}/mse": l2.item(), f"{NAME}/gdl": gdl.item(),
                 f"{NAME}/adv": adv.item(), f"{NAME}/grad_norm": g_norm,
                 "d/loss_real": d_real.item(), "d/loss_fake": d_fake.item()}

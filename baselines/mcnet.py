@@ -50,6 +50,7 @@ from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.methods import register
 from frgan.task import Task
 from frgan.train import distributed as dist
+from frgan.train import parts
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
 
 NAME = "mcnet"
@@ -234,8 +235,8 @@ def train(task: Task, cfg: McnetConfig, folder, checkpoint_every: int, log=None,
     dist.check_batch(cfg.batch, NAME)
     gen = dist.prepare(build_generator(task, cfg).to(device))
     disc = dist.prepare(build_discriminator(task, cfg).to(device))
-    opt_g = common.adam(gen, cfg.lr, cfg.betas)
-    opt_d = common.adam(disc, cfg.lr, cfg.betas)
+    opt_g = parts.adam(gen, cfg.lr, cfg.betas)
+    opt_d = parts.adam(disc, cfg.lr, cfg.betas)
     balance = common.GanBalance(cfg.margin)
 
     def step(n: int) -> dict[str, float]:
@@ -245,17 +246,17 @@ def train(task: Task, cfg: McnetConfig, folder, checkpoint_every: int, log=None,
         first, real = dist.shard(first).to(device), dist.shard(real).to(device)
         pred = gen(first, cfg.train_frames)
         # D first, as train_kth.py
-        common.requires_grad(disc, True)
+        parts.requires_grad(disc, True)
         d_real = common.bce_loss(disc(stack_frames(first, real)), real=True)
         d_fake = common.bce_loss(disc(stack_frames(first, pred.detach())), real=False)
-        common.optimizer_step(opt_d, d_real + d_fake, disc, balance.update_d)
+        parts.optimizer_step(opt_d, d_real + d_fake, disc, balance.update_d)
         # then G: alpha * (L_p + L_gdl) + beta * L_GAN
-        common.requires_grad(disc, False)
+        parts.requires_grad(disc, False)
         l_p, l_gdl = image_losses(pred, real, cfg.gdl_alpha)
         gan = common.bce_loss(disc(stack_frames(first, pred)), real=True)
         g_total = cfg.image_weight * (l_p + l_gdl) + cfg.gan_weight * gan
         g_updated = balance.update_g
-        g_norm = common.optimizer_step(opt_g, g_total, gen, g_updated)
+        g_norm = parts.optimizer_step(opt_g, g_total, gen, g_updated)
         # a G the margin rule kept still rolls out `pred` again (same weights and frames, no
         # randomness in it): reuse it rather than roll out once more
         balance.observe(*discriminator_losses_after(gen, disc, first, real, None if g_updated else pred.detach()))

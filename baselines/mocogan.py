@@ -40,7 +40,7 @@ Choices for the image-to-video protocol (documented, not MoCoGAN's):
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -57,6 +57,7 @@ from frgan.methods import Budget, Log, distinct_clips, make_budget, register
 from frgan.nets.blocks import init_weights
 from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
+from frgan.train import parts
 from frgan.train.checkpoint import Checkpoints
 from frgan.train.loop import run_training
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
@@ -85,9 +86,7 @@ class MocoganConfig:
     splits: tuple[str, ...] = TRAIN_SPLITS   # the clips it trains on (common.profile_settings)
 
     def fingerprint(self, data: str) -> str:
-        from frgan.tracking import params_hash
-        settings = {k: v for k, v in asdict(self).items() if k != "device"}
-        return params_hash({**settings, "data": data, "method": "mocogan"})
+        return parts.fingerprint(self, data, skip=("device",), method="mocogan")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,8 +229,8 @@ def train_mocogan(task: Task, cfg: MocoganConfig, folder: Path, checkpoint_every
     gen = dist.prepare(build_generator(task, cfg).to(device))
     d_image = dist.prepare(PatchImageDiscriminator(task.size, cfg.width).to(device))
     d_video = dist.prepare(build_video_discriminator(task.size, cfg).to(device))
-    opt_g = vg.adam(gen, cfg.lr, cfg.betas)
-    opt_d = vg.adam([d_image, d_video], cfg.lr, cfg.betas)
+    opt_g = parts.adam(gen, cfg.lr, cfg.betas)
+    opt_d = parts.adam([d_image, d_video], cfg.lr, cfg.betas)
     trainable = vg.training_labels(task, cfg.splits, cfg.frames)
 
     def step(n: int) -> dict[str, float]:
@@ -248,30 +247,24 @@ def train_mocogan(task: Task, cfg: MocoganConfig, folder: Path, checkpoint_every
         fake = gen(first, category, h0, eps)
 
         # discriminators: BCE on real vs generated frames and videos, + D_V's category loss
-        vg.set_requires_grad([d_image, d_video], True)
+        parts.requires_grad([d_image, d_video], True)
         real_v, real_cls = split_video_logits(d_video(real))
         fake_v, _ = split_video_logits(d_video(fake.detach()))
         d_img = vg.discriminator_bce(d_image(random_frames(real, picks)),
                                      d_image(random_frames(fake.detach(), picks)))
         d_vid = vg.discriminator_bce(real_v, fake_v)
         d_cls = F.cross_entropy(real_cls, classes)
-        opt_d.zero_grad(set_to_none=True)
-        (d_img + d_vid + cfg.category_weight * d_cls).backward()
-        dist.average_gradients(d_image, d_video)
-        opt_d.step()
+        parts.optimizer_step(opt_d, d_img + d_vid + cfg.category_weight * d_cls, [d_image, d_video])
 
         # generator: fool both, make the category recognisable, reconstruct the input in frame 0
-        vg.set_requires_grad([d_image, d_video], False)
+        parts.requires_grad([d_image, d_video], False)
         gen_v, gen_cls = split_video_logits(d_video(fake))
         g_img = vg.generator_bce(d_image(random_frames(fake, picks)))
         g_vid = vg.generator_bce(gen_v)
         g_cls = F.cross_entropy(gen_cls, classes)
         g_first = vg.first_frame_l1(fake, first)
         g_loss = g_img + g_vid + cfg.category_weight * g_cls + cfg.first_frame_weight * g_first
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        dist.average_gradients(gen)
-        opt_g.step()
+        parts.optimizer_step(opt_g, g_loss, gen)
         return {"mocogan/g_loss": g_loss.item(), "mocogan/g_image": g_img.item(),
                 "mocogan/g_video": g_vid.item(), "mocogan/g_category": g_cls.item(),
                 "mocogan/first_frame_l1": g_first.item(), "mocogan/d_image": d_img.item(),

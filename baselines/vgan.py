@@ -56,6 +56,7 @@ from frgan.methods import Budget, Log, distinct_clips, make_budget, register
 from frgan.nets.blocks import Up3d, blend, init_weights, temporal_strides
 from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
+from frgan.train import parts
 from frgan.train.checkpoint import Checkpoints
 from frgan.train.loop import run_training
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
@@ -84,10 +85,7 @@ class VganConfig:
         return max(1, self.steps // n + (1 if i < self.steps % n else 0))
 
     def fingerprint(self, data: str, label: str) -> str:
-        from dataclasses import asdict
-        from frgan.tracking import params_hash
-        settings = {k: v for k, v in asdict(self).items() if k != "device"}
-        return params_hash({**settings, "data": data, "label": label, "method": "vgan"})
+        return parts.fingerprint(self, data, skip=("device",), label=label, method="vgan")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,24 +189,18 @@ def train_label(task: Task, cfg: VganConfig, label: str, folder: Path, checkpoin
     dist.check_batch(cfg.batch, "vgan")
     gen = dist.prepare(VganGenerator(task.size, cfg.frames, width=cfg.width).to(device))
     disc = dist.prepare(build_discriminator(task.size, cfg).to(device))
-    opt_g, opt_d = vg.adam(gen, cfg.lr, cfg.betas), vg.adam(disc, cfg.lr, cfg.betas)
+    opt_g, opt_d = parts.adam(gen, cfg.lr, cfg.betas), parts.adam(disc, cfg.lr, cfg.betas)
 
     def step(n: int) -> dict[str, float]:
         first, real = (dist.shard(x).to(device) for x in vg.sample_clips(
             task, cfg.splits, cfg.batch, cfg.frames, step_rng(cfg.seed, n, f"vgan/{label}"), label=label))
         out = gen(first)
-        vg.set_requires_grad([disc], True)
+        parts.requires_grad(disc, True)
         d_loss = vg.discriminator_bce(disc(real), disc(out.video.detach()))
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        dist.average_gradients(disc)
-        opt_d.step()
-        vg.set_requires_grad([disc], False)
+        parts.optimizer_step(opt_d, d_loss, disc)
+        parts.requires_grad(disc, False)
         g = generator_losses(out, first, disc, cfg)
-        opt_g.zero_grad(set_to_none=True)
-        g.generator.backward()
-        dist.average_gradients(gen)
-        opt_g.step()
+        parts.optimizer_step(opt_g, g.generator, gen)
         return {"vgan/g_loss": g.generator.item(), "vgan/g_adv": g.adversarial.item(),
                 "vgan/mask_l1": g.mask.item(), "vgan/first_frame_l1": g.first_frame.item(),
                 "vgan/d_loss": d_loss.item()}

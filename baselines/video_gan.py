@@ -211,18 +211,6 @@ def longest_clip(task: Task, split: str | Sequence[str], labels: Sequence[str]) 
 # ---------------------------------------------------------------------------------------------
 # Training helpers and weight files.
 
-def adam(modules: nn.Module | Sequence[nn.Module], lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
-    group = [modules] if isinstance(modules, nn.Module) else list(modules)
-    params = [p for m in group for p in m.parameters()]
-    return torch.optim.Adam(params, lr=lr, betas=(float(betas[0]), float(betas[1])))
-
-
-def set_requires_grad(modules: Sequence[nn.Module], flag: bool) -> None:
-    for module in modules:
-        for p in module.parameters():
-            p.requires_grad_(flag)
-
-
 def save_weights(path: Path, config: Any, states: dict[str, dict[str, torch.Tensor]]) -> None:
     """One file: the config (a dataclass, for generate to rebuild the nets) and state dicts."""
     with atomic_file(path) as tmp:

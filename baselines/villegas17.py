@@ -52,6 +52,7 @@ from frgan.nets import MotionForecaster
 from frgan.nets.critics import join
 from frgan.task import Task
 from frgan.train import distributed as dist
+from frgan.train import parts
 from frgan.train.frgan import coarse_clip
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
 
@@ -109,8 +110,8 @@ def train(task: Task, cfg: Villegas17Config, folder, checkpoint_every: int, log=
     dist.check_batch(cfg.batch, NAME)
     gen = dist.prepare(build_generator(task, cfg).to(device))
     disc = dist.prepare(build_discriminator(task, cfg).to(device))
-    opt_g = common.adam(gen, cfg.lr, cfg.betas)
-    opt_d = common.adam(disc, cfg.lr, cfg.betas)
+    opt_g = parts.adam(gen, cfg.lr, cfg.betas)
+    opt_d = parts.adam(disc, cfg.lr, cfg.betas)
     balance = common.GanBalance(cfg.margin)
 
     def step(n: int) -> dict[str, float]:
@@ -118,18 +119,18 @@ def train(task: Task, cfg: Villegas17Config, folder, checkpoint_every: int, log=
         rng = step_rng(cfg.seed, n, NAME)
         I_t, M_t, I_tk, M_tk = (dist.shard(x).to(device) for x in task.sample_pairs(cfg.splits, cfg.batch, rng))
         # G first, as [39]'s loop: L_img + gamma * L_GAN
-        common.requires_grad(disc, False)
+        parts.requires_grad(disc, False)
         pred = gen(I_t, M_t, M_tk).output
         img = image_loss(pred, I_tk)
         gan = common.bce_loss(disc(join(pred, M_tk)), real=True)
         g_total = cfg.image_weight * img + cfg.gan_weight * gan
-        g_norm = common.optimizer_step(opt_g, g_total, gen, balance.update_g)
+        g_norm = parts.optimizer_step(opt_g, g_total, gen, balance.update_g)
         # then D, on G's output after its update
-        common.requires_grad(disc, True)
+        parts.requires_grad(disc, True)
         with torch.no_grad():
             fake = gen(I_t, M_t, M_tk).output
         d_real, d_fake = discriminator_losses(disc, I_t, fake, I_tk, M_tk)
-        common.optimizer_step(opt_d, d_real + d_fake, disc, balance.update_d)
+        parts.optimizer_step(opt_d, d_real + d_fake, disc, balance.update_d)
         if balance.active:   # the margin rule reads D's losses after both updates, as [39]'s loop
             with torch.no_grad():
                 balance.observe(*(x.item() for x in discriminator_losses(disc, I_t, fake, I_tk, M_tk)))

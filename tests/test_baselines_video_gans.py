@@ -9,6 +9,7 @@ import torch
 
 from baselines import mocogan, vgan
 from baselines import video_gan as vg
+from frgan.train import parts
 from frgan.methods import get_method
 from tests.conftest import params_with, tiny_actors_task
 
@@ -138,7 +139,7 @@ def test_vgan_step_lowers_the_first_frame_l1():
     torch.manual_seed(0)
     gen = vgan.VganGenerator(SIZE, 5, width=4)
     first = _frame(4)
-    opt = vg.adam(gen, 2e-4, (0.5, 0.999))
+    opt = parts.adam(gen, 2e-4, (0.5, 0.999))
     before = vg.first_frame_l1(gen(first).video, first)
     opt.zero_grad()
     before.backward()
@@ -157,7 +158,7 @@ def test_mocogan_step_lowers_the_discriminator_loss():
     def loss():
         return vg.discriminator_bce(mocogan.split_video_logits(d_video(real))[0],
                                     mocogan.split_video_logits(d_video(fake))[0])
-    opt = vg.adam(d_video, cfg.lr, cfg.betas)
+    opt = parts.adam(d_video, cfg.lr, cfg.betas)
     before = loss()
     opt.zero_grad()
     before.backward()

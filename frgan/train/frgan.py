@@ -17,7 +17,7 @@ per-sample randomness and keeps its rows; gradients are averaged over the ranks.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Literal, Optional
 
@@ -28,6 +28,7 @@ from frgan import losses
 from frgan.nets import ImageCritic, MotionForecaster, MotionRefiner, VideoCritic
 from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
+from frgan.train import parts
 from frgan.train.accel import Acceleration, Prefetcher
 from frgan.train.checkpoint import Checkpoints
 from frgan.train.loop import run_training
@@ -61,11 +62,8 @@ class FrganConfig:
     accel: Acceleration = Acceleration()
 
     def fingerprint(self, data: str) -> str:
-        from frgan.tracking import params_hash
-        settings = {k: v for k, v in asdict(self).items() if k != "accel"}
         numeric = self.accel.numeric_key()   # empty at fp32 eager: the fingerprint it always had
-        return params_hash({**settings, "weights": asdict(self.weights), "data": data,
-                            **({"accel": numeric} if numeric else {})})
+        return parts.fingerprint(self, data, skip=("accel",), **({"accel": numeric} if numeric else {}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,20 +103,6 @@ def vgg16_feature_loss(path: str, device: torch.device) -> losses.FeatureLoss:
                                             align_corners=False)
         return convs((x - mean) / std)
     return losses.FeatureLoss([c1])
-
-
-def _adam(module: torch.nn.Module, cfg: FrganConfig) -> torch.optim.Adam:
-    return torch.optim.Adam(module.parameters(), lr=cfg.lr, betas=(float(cfg.betas[0]), float(cfg.betas[1])))
-
-
-def _grad_norm(module: torch.nn.Module) -> float:
-    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
-    return float(torch.stack(norms).norm()) if norms else 0.0
-
-
-def _requires_grad(module: torch.nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
 
 
 @contextlib.contextmanager
@@ -162,7 +146,7 @@ def train_gm(task: Task, cfg: FrganConfig, folder: Path, checkpoint_every: int, 
     dist.check_batch(cfg.batch, "G_M")
     gm = dist.prepare(accel.module(build_gm(task, cfg).to(device)))
     d_image = dist.prepare(accel.module(ImageCritic(task.size, task.channels, width=cfg.width).to(device)))
-    opt_g, opt_d = _adam(gm, cfg), _adam(d_image, cfg)
+    opt_g, opt_d = parts.adam(gm, cfg.lr, cfg.betas), parts.adam(d_image, cfg.lr, cfg.betas)
     feature_loss = vgg16_feature_loss(cfg.vgg16_path, device) if cfg.weights.feat > 0 else None
     # the critic stays eager: its gradient penalty (eq. 9) differentiates through its gradient,
     # a double backward that torch.compile does not support
@@ -176,23 +160,16 @@ def train_gm(task: Task, cfg: FrganConfig, folder: Path, checkpoint_every: int, 
         I_t, M_t, I_tk, M_tk = (accel.batch(dist.shard(x), device) for x in pairs(n))
         # critic: eq. 8 with the conditioned gradient penalty of eq. 9; G_M's one forward serves
         # both updates (G_M does not change in between), see _shared_forward
-        _requires_grad(d_image, True)
+        parts.requires_grad(d_image, True)
         with accel.autocast(device):
             result = run_gm(I_t, M_t, M_tk)
             d_loss = losses.critic_loss(d_image, I_tk, result.output.detach(), M_tk, cfg.gp_weight, eps)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.total.backward()
-        dist.average_gradients(d_image)
-        opt_d.step()
+        parts.optimizer_step(opt_d, d_loss.total, d_image)
         # generator: eq. 4 = L_rec (5) + L_r (6) + L_gen (7)
-        _requires_grad(d_image, False)
+        parts.requires_grad(d_image, False)
         with accel.autocast(device):
             g_loss = losses.forecaster_loss(result, I_tk, M_tk, d_image, cfg.weights, feature_loss)
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.total.backward()
-        dist.average_gradients(gm)
-        g_norm = _grad_norm(gm)
-        opt_g.step()
+        g_norm = parts.optimizer_step(opt_g, g_loss.total, gm)
         return {"gm/loss": g_loss.total.item(), "gm/rec": g_loss.rec.item(), "gm/mask": g_loss.mask.item(),
                 "gm/adv": g_loss.adv.item(), "gm/feat": g_loss.feat.item(), "gm/grad_norm": g_norm,
                 "d_image/loss": d_loss.total.item(), "d_image/wasserstein": d_loss.wasserstein.item(),
@@ -240,9 +217,7 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
     d_image = dist.prepare(accel.module(ImageCritic(task.size, task.channels, width=cfg.width).to(device)))
     d_video = dist.prepare(accel.module(VideoCritic(task.size, cfg.clip_len, task.channels,
                                                     width=cfg.width).to(device)))
-    opt_g = _adam(gr, cfg)
-    opt_d = torch.optim.Adam(list(d_image.parameters()) + list(d_video.parameters()), lr=cfg.lr,
-                             betas=(float(cfg.betas[0]), float(cfg.betas[1])))
+    opt_g, opt_d = parts.adam(gr, cfg.lr, cfg.betas), parts.adam([d_image, d_video], cfg.lr, cfg.betas)
     gm = gm.to(device).eval()
     # G_R refines, at test, G_M's forecasts 1..T frames from the input frame (T = the test
     # videos' length): it trains on windows forecast from as far back (issue 17, item 3).
@@ -264,8 +239,7 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
         # every rank draws the same global batch and keeps its rows (dist.shard)
         anchor, anchor_cond, real, cond = (accel.batch(dist.shard(x), device) for x in batch)
         coarse = coarse_clip(gm, anchor, anchor_cond, cond)
-        _requires_grad(d_image, True)
-        _requires_grad(d_video, True)
+        parts.requires_grad([d_image, d_video], True)
         with accel.autocast(device):
             # one forward of G_R for both updates (G_R does not change in between), see _shared_forward
             result = run_gr(coarse, cond)
@@ -275,20 +249,12 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
             pick = lambda clip: clip[torch.arange(len(clip), device=device), :, t]
             dv = losses.critic_loss(d_video, real, refined, cond, cfg.gp_weight, eps_video)
             di = losses.critic_loss(d_image, pick(real), pick(refined), pick(cond), cfg.gp_weight, eps_image)
-        opt_d.zero_grad(set_to_none=True)
-        (dv.total + di.total).backward()
-        dist.average_gradients(d_image, d_video)
-        opt_d.step()
+        parts.optimizer_step(opt_d, dv.total + di.total, [d_image, d_video])
         # generator: eq. 11 = L_rec + L_r + eq. 12
-        _requires_grad(d_image, False)
-        _requires_grad(d_video, False)
+        parts.requires_grad([d_image, d_video], False)
         with accel.autocast(device):
             g_loss = losses.refiner_loss(result, real, cond, d_video, d_image, cfg.weights)
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.total.backward()
-        dist.average_gradients(gr)
-        g_norm = _grad_norm(gr)
-        opt_g.step()
+        g_norm = parts.optimizer_step(opt_g, g_loss.total, gr)
         return {"gr/loss": g_loss.total.item(), "gr/rec": g_loss.rec.item(), "gr/mask": g_loss.mask.item(),
                 "gr/adv": g_loss.adv.item(), "gr/grad_norm": g_norm,
                 "gr/coarse_rec": losses.reconstruction_loss(coarse, real).item(),

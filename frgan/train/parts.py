@@ -1,0 +1,61 @@
+"""The training parts every method's step uses (FRGAN's stages and each baseline): Adam over one
+network or several, freezing a critic while its generator steps, the gradient norm that runs
+log, the one optimiser step (zero, backward, average over processes, step), and the
+fingerprint that names a training configuration for its checkpoints."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from frgan.train import distributed as dist
+
+Modules = nn.Module | Sequence[nn.Module]
+
+
+def _listed(modules: Modules) -> list[nn.Module]:
+    return [modules] if isinstance(modules, nn.Module) else list(modules)
+
+
+def adam(modules: Modules, lr: float, betas: Sequence[float]) -> torch.optim.Adam:
+    """Adam over the parameters of one network or several (in order: their checkpoints' order)."""
+    params = [p for m in _listed(modules) for p in m.parameters()]
+    return torch.optim.Adam(params, lr=lr, betas=(float(betas[0]), float(betas[1])))
+
+
+def requires_grad(modules: Modules, flag: bool) -> None:
+    """Freeze (False) or unfreeze (True) every parameter: a critic is frozen while G steps."""
+    for module in _listed(modules):
+        for p in module.parameters():
+            p.requires_grad_(flag)
+
+
+def grad_norm(modules: Modules) -> float:
+    """The L2 norm of all gradients of one network or several (0.0 when none)."""
+    norms = [p.grad.detach().norm() for m in _listed(modules) for p in m.parameters() if p.grad is not None]
+    return float(torch.stack(norms).norm()) if norms else 0.0
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, modules: Modules,
+                   enabled: bool = True) -> float:
+    """Backpropagate `loss` into `modules` and step when `enabled` (a GAN balance rule may hold
+    a network still); return their gradient norm. Several processes: the gradients are averaged
+    over them first (frgan.train.distributed)."""
+    optimizer.zero_grad(set_to_none=True)
+    if not enabled:
+        return 0.0
+    loss.backward()
+    dist.average_gradients(*_listed(modules))
+    norm = grad_norm(modules)
+    optimizer.step()
+    return norm
+
+
+def fingerprint(cfg: Any, data: str, skip: Sequence[str] = (), **extra: Any) -> str:
+    """Names a training configuration (a dataclass, less the fields in `skip`: those that cannot
+    change a number) with its data and `extra` keys: checkpoints of another one are never resumed."""
+    from frgan.tracking import params_hash
+    settings = {k: v for k, v in asdict(cfg).items() if k not in skip}
+    return params_hash({**settings, "data": data, **extra})
