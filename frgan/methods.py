@@ -95,10 +95,18 @@ def register(method: Method) -> Method:
     return method
 
 
+def registered() -> dict[str, Method]:
+    """Every method by name: FRGAN's variants and copy-input (this module) and the baselines,
+    which register when the `baselines` package is imported (here, so any caller sees them)."""
+    import baselines  # noqa: F401  (each baseline module registers itself)
+    return METHODS
+
+
 def get_method(name: str) -> Method:
-    if name not in METHODS:
-        raise KeyError(f"method {name!r}: expected one of {sorted(METHODS)}")
-    return METHODS[name]
+    methods = registered()
+    if name not in methods:
+        raise KeyError(f"method {name!r}: expected one of {sorted(methods)}")
+    return methods[name]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,9 +29,8 @@ if TYPE_CHECKING:
 
 def registered_methods() -> dict:
     """Every method: FRGAN's variants (frgan.methods) and the baselines, which register on import."""
-    import baselines  # noqa: F401  (registers the baselines)
-    from frgan.methods import METHODS
-    return METHODS
+    from frgan.methods import registered
+    return registered()
 
 
 def check_methods(params: Params, source: str) -> None:

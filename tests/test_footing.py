@@ -23,7 +23,7 @@ from frgan.train import frgan as fr
 from pipelines import train as train_stage
 from pipelines.paths import train_metrics_path
 from tests import tiny_project as tp
-from tests.conftest import params_with, tiny_actors_task
+from tests.conftest import REPO, params_with, tiny_actors_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -208,3 +208,14 @@ def test_train_stage_writes_the_budget_json(tmp_path_factory):
     assert {k: logged[f"budget/{k}"] for k in ("clips", "generator_steps", "samples_seen", "parameters")} == \
         {k: float(record[k]) for k in ("clips", "generator_steps", "samples_seen", "parameters")}
     assert logged["budget/wall_time_s"] > 0
+
+
+def test_get_method_finds_every_baseline_without_importing_them_first():
+    """The registry imports the baselines itself: a fresh interpreter needs only frgan.methods."""
+    import subprocess
+    import sys
+    code = ("from frgan.methods import get_method, registered; get_method('mcnet'); "
+            "print(sorted(registered()))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    for name in ("mcnet", "mocogan", "vgan", "villegas17", "mathieu", "frgan", "copy-input"):
+        assert repr(name) in done.stdout, done.stdout
