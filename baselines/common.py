@@ -32,7 +32,7 @@ from frgan.config import Params, ParamsError
 from frgan.io import atomic_file
 from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.methods import Budget, Method, distinct_clips, make_budget, one_network_steps
-from frgan.task import Task, to_uint8_frames
+from frgan.task import Task
 from frgan.train import distributed as dist
 from frgan.train import parts
 from frgan.train.checkpoint import Checkpoints, load_weights
@@ -199,14 +199,9 @@ def generate_videos(task: Task, cond_key: str, device: str, video_fn: VideoFn, b
     conds = getattr(items, cond_key)
     if conds is None:
         raise ValueError(f"the {task.dataset} test set has no {cond_key!r} conditions")
-    videos = []
-    for lo in range(0, len(items.index), batch):
-        first = items.input[lo:lo + batch].to(device)
-        first_cond = items.input_cond[lo:lo + batch].to(device)
-        cond = conds[lo:lo + batch].to(device).transpose(1, 2)      # (B, C, T, H, W)
-        clip = video_fn(first, first_cond, cond)
-        videos.append(to_uint8_frames(clip.transpose(1, 2)))
-    return np.concatenate(videos)
+    return parts.test_videos(len(items.index), lambda part: video_fn(
+        items.input[part].to(device), items.input_cond[part].to(device),
+        conds[part].to(device).transpose(1, 2)), batch)                 # cond (B, C, T, H, W)
 
 
 # ---------------------------------------------------------------------------------------------

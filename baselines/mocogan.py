@@ -55,7 +55,7 @@ from frgan.config import Params
 from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.methods import Budget, Log, distinct_clips, make_budget, register
 from frgan.nets.blocks import init_weights
-from frgan.task import Task, to_uint8_frames
+from frgan.task import Task
 from frgan.train import distributed as dist
 from frgan.train import parts
 from frgan.train.checkpoint import Checkpoints
@@ -289,13 +289,11 @@ def generate_videos(task: Task, cfg: MocoganConfig, gen: MocoganGenerator, batch
     noise = torch.Generator().manual_seed(derive_seed(cfg.seed, "mocogan-test"))
     h0, eps = draw_noise(len(classes), items.n_frames + 1, cfg.motion_dim, noise)
     gen = gen.to(device).eval()
-    videos = []
-    for lo in range(0, len(classes), batch):
-        part = slice(lo, lo + batch)
+
+    def clips(part: slice) -> torch.Tensor:
         category = vg.one_hot(classes[part], len(cfg.labels)).to(device)
-        clip = gen(items.input[part].to(device), category, h0[part].to(device), eps[part].to(device))
-        videos.append(to_uint8_frames(clip[:, :, 1:].transpose(1, 2)))
-    return np.concatenate(videos)
+        return gen(items.input[part].to(device), category, h0[part].to(device), eps[part].to(device))[:, :, 1:]
+    return parts.test_videos(len(classes), clips, batch)
 
 
 # ---------------------------------------------------------------------------------------------

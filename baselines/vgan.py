@@ -54,7 +54,7 @@ from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.data.errors import DatasetError
 from frgan.methods import Budget, Log, distinct_clips, make_budget, register
 from frgan.nets.blocks import Up3d, blend, init_weights, temporal_strides
-from frgan.task import Task, to_uint8_frames
+from frgan.task import Task
 from frgan.train import distributed as dist
 from frgan.train import parts
 from frgan.train.checkpoint import Checkpoints
@@ -253,10 +253,8 @@ def generate_videos(task: Task, cfg: VganConfig, networks: dict[str, VganGenerat
     for label, gen in networks.items():
         rows = np.flatnonzero(np.asarray(labels) == label)
         gen = gen.to(device).eval()
-        for lo in range(0, len(rows), batch):
-            picked = rows[lo:lo + batch]
-            clip = rollout(gen, items.input[picked].to(device), items.n_frames)
-            videos[picked] = to_uint8_frames(clip.transpose(1, 2))
+        videos[rows] = parts.test_videos(
+            len(rows), lambda part: rollout(gen, items.input[rows[part]].to(device), items.n_frames), batch)
     return videos
 
 

@@ -309,13 +309,10 @@ def generate(task: Task, cfg: FrganConfig, gm: MotionForecaster, gr: Optional[Mo
     device = torch.device(cfg.device)
     items = task.test_items()
     conds = getattr(items, cond_key)
-    videos = []
-    for lo in range(0, len(items.index), batch):
-        first = items.input[lo:lo + batch].to(device)
-        first_cond = items.input_cond[lo:lo + batch].to(device)
-        cond = conds[lo:lo + batch].to(device).transpose(1, 2)          # (B, C, T, H, W)
-        clip = coarse_clip(gm.to(device).eval(), first, first_cond, cond)
-        if gr is not None:
-            clip = refine_long_clip(gr.to(device).eval(), clip, cond, cfg.clip_len)
-        videos.append(to_uint8_frames(clip.transpose(1, 2)))
-    return np.concatenate(videos)
+    gm, gr = gm.to(device).eval(), gr.to(device).eval() if gr is not None else None
+
+    def clips(part: slice) -> torch.Tensor:
+        cond = conds[part].to(device).transpose(1, 2)                 # (B, C, T, H, W)
+        clip = coarse_clip(gm, items.input[part].to(device), items.input_cond[part].to(device), cond)
+        return clip if gr is None else refine_long_clip(gr, clip, cond, cfg.clip_len)
+    return parts.test_videos(len(items.index), clips, batch)

@@ -1,15 +1,17 @@
 """The training parts every method's step uses (FRGAN's stages and each baseline): Adam over one
 network or several, freezing a critic while its generator steps, the gradient norm that runs
-log, the one optimiser step (zero, backward, average over processes, step), and the
-fingerprint that names a training configuration for its checkpoints."""
+log, the one optimiser step (zero, backward, average over processes, step), the fingerprint
+that names a training configuration for its checkpoints, and test videos made batch by batch."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
+from frgan.task import to_uint8_frames
 from frgan.train import distributed as dist
 
 Modules = nn.Module | Sequence[nn.Module]
@@ -59,3 +61,11 @@ def fingerprint(cfg: Any, data: str, skip: Sequence[str] = (), **extra: Any) -> 
     from frgan.tracking import params_hash
     settings = {k: v for k, v in asdict(cfg).items() if k not in skip}
     return params_hash({**settings, "data": data, **extra})
+
+
+@torch.no_grad()
+def test_videos(n_items: int, make: Callable[[slice], torch.Tensor], batch: int = 8) -> np.ndarray:
+    """(N, T, H, W, 3) uint8 test videos, `batch` items at a time: `make(items)` returns the
+    clips (B, 3, T, H, W) in [-1, 1] of the items in that slice."""
+    return np.concatenate([to_uint8_frames(make(slice(lo, lo + batch)).transpose(1, 2))
+                           for lo in range(0, n_items, batch)])
