@@ -111,7 +111,11 @@ def synthetic_task(folder: Path, kind: str, size: int, subjects_per_split: int =
             chunk[:] = rng.integers(0, 256, chunk.shape, dtype=np.uint8)
         maps.flush()
         del maps
-    return Task(dataset, params if params is not None else bench_params(), ClipStore(store_dir), cond_dir)
+    params = params if params is not None else bench_params()
+    # the test horizon T (Task.horizon: G_R trains on windows forecast as far ahead): the
+    # profile's predicted poses, as the conditions stage writes it
+    (cond_dir / "test_index.csv").write_text(f"item,n_targets\n0,{params.size.pose_predict}\n")
+    return Task(dataset, params, ClipStore(store_dir), cond_dir)
 
 
 def bench_params(device: str = "cpu", **size_overrides):

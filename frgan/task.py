@@ -35,10 +35,11 @@ if TYPE_CHECKING:   # annotations only: torch is imported where tensors are made
     import torch
 
 
-def to_model_frames(frames_u8: np.ndarray) -> torch.Tensor:
-    """(..., H, W, 3) uint8 -> (..., 3, H, W) float in [-1, 1]."""
+def to_model_frames(frames_u8: np.ndarray, device=None) -> torch.Tensor:
+    """(..., H, W, 3) uint8 -> (..., 3, H, W) float in [-1, 1], on `device` (default: the CPU);
+    the uint8 bytes travel, a quarter of the float ones."""
     import torch
-    x = torch.from_numpy(np.ascontiguousarray(frames_u8)).float().div_(127.5).sub_(1.0)
+    x = torch.from_numpy(np.ascontiguousarray(frames_u8)).to(device).float().div_(127.5).sub_(1.0)
     return x.movedim(-1, -3)
 
 
@@ -96,20 +97,22 @@ class Task:
             raise DatasetError(f"{path}: missing or not {shape} uint8; rerun `dvc repro conditions@{self.dataset}`")
         return np.memmap(path, dtype=np.uint8, mode="r", shape=shape)
 
-    def heatmaps(self, joints: np.ndarray, visibility: np.ndarray) -> torch.Tensor:
+    def heatmaps(self, joints: np.ndarray, visibility: np.ndarray, device=None) -> torch.Tensor:
         from frgan.conditions.heatmaps import joint_heatmaps
-        return joint_heatmaps(joints, visibility, self.size, self.sigma_px)
+        return joint_heatmaps(joints, visibility, self.size, self.sigma_px, device)
 
-    def cond_of_rows(self, rows: np.ndarray) -> torch.Tensor:
-        """Training conditions of clip-store frame rows -> (n, C, H, W)."""
+    def cond_of_rows(self, rows: np.ndarray, device=None) -> torch.Tensor:
+        """Training conditions of clip-store frame rows -> (n, C, H, W), made on `device`
+        (default: the CPU) from what the store holds (joint coordinates, uint8 maps)."""
         if self.kind == "actors":
             return self.heatmaps(np.asarray(self.store.gt("joints")[rows]),
-                                 np.asarray(self.store.gt("visibility")[rows]))
+                                 np.asarray(self.store.gt("visibility")[rows]), device)
         import torch
-        return torch.from_numpy(np.ascontiguousarray(self._maps[rows])).float().div_(255.0).movedim(-1, -3)
+        maps = torch.from_numpy(np.ascontiguousarray(self._maps[rows])).to(device)
+        return maps.float().div_(255.0).movedim(-1, -3)
 
-    def frames_of_rows(self, rows: np.ndarray) -> torch.Tensor:
-        return to_model_frames(self.store.frames[rows])
+    def frames_of_rows(self, rows: np.ndarray, device=None) -> torch.Tensor:
+        return to_model_frames(self.store.frames[rows], device)
 
     # -- training samples -----------------------------------------------------------------------
 
@@ -140,10 +143,10 @@ class Task:
         return cached
 
     def sample_pairs(self, split: str | Sequence[str], batch: int, rng: np.random.Generator,
-                     label: Optional[str] = None):
+                     label: Optional[str] = None, device=None):
         """G_M training pairs with random jumps in time (paper 3.2): for each sample a clip (of
         split `split`, or of several splits, uniformly over their clips), a random t and a random
-        k >= 1. Returns I_t, M_t, I_{t+k}, M_{t+k}."""
+        k >= 1. Returns I_t, M_t, I_{t+k}, M_{t+k}, made on `device` (the samplers' default: CPU)."""
         starts, lengths = self._starts_lengths(split, 2, label)
         picked = rng.integers(0, len(starts), batch)
         length = lengths[picked]
@@ -151,26 +154,26 @@ class Task:
         k = 1 + rng.integers(0, length - 1 - t)                        # t+k in [t+1, L-1]
         src = starts[picked] + t
         dst = src + k
-        return (self.frames_of_rows(src), self.cond_of_rows(src),
-                self.frames_of_rows(dst), self.cond_of_rows(dst))
+        return (self.frames_of_rows(src, device), self.cond_of_rows(src, device),
+                self.frames_of_rows(dst, device), self.cond_of_rows(dst, device))
 
     def sample_windows(self, split: str, batch: int, length: int, rng: np.random.Generator,
-                       label: Optional[str] = None):
+                       label: Optional[str] = None, device=None):
         """G_R training windows: a first frame I_s with M_s, then the `length` frames after it
         with their conditions. Returns I_s (B,3,H,W), M_s (B,C,H,W), real clip (B,3,K,H,W),
-        condition clip (B,C,K,H,W)."""
+        condition clip (B,C,K,H,W), made on `device` (default: the CPU)."""
         starts, lengths = self._starts_lengths(split, length + 1, label)
         picked = rng.integers(0, len(starts), batch)
         s = rng.integers(0, lengths[picked] - length)
         first = starts[picked] + s
         rows = first[:, None] + 1 + np.arange(length)[None, :]
-        frames = self.frames_of_rows(rows.ravel()).reshape(batch, length, 3, self.size, self.size)
-        conds = self.cond_of_rows(rows.ravel()).reshape(batch, length, self.channels, self.size, self.size)
-        return (self.frames_of_rows(first), self.cond_of_rows(first),
+        frames = self.frames_of_rows(rows.ravel(), device).reshape(batch, length, 3, self.size, self.size)
+        conds = self.cond_of_rows(rows.ravel(), device).reshape(batch, length, self.channels, self.size, self.size)
+        return (self.frames_of_rows(first, device), self.cond_of_rows(first, device),
                 frames.transpose(1, 2), conds.transpose(1, 2))
 
     def sample_anchored_windows(self, split: str | Sequence[str], batch: int, length: int, horizon: int,
-                                rng: np.random.Generator, label: Optional[str] = None):
+                                rng: np.random.Generator, label: Optional[str] = None, device=None):
         """G_R training windows forecast from as far back as at test time (issue 17, item 3).
 
         At test, G_M forecasts every one of the T = `horizon` frames from the one input frame and
@@ -191,9 +194,9 @@ class Task:
                                f"n_targets = {horizon}, G_R clip length {length})")
         picked = rng.integers(0, len(starts), batch)
         anchor, rows = anchored_window_rows(starts[picked], lengths[picked], length, horizon, rng)
-        frames = self.frames_of_rows(rows.ravel()).reshape(batch, length, 3, self.size, self.size)
-        conds = self.cond_of_rows(rows.ravel()).reshape(batch, length, self.channels, self.size, self.size)
-        return (self.frames_of_rows(anchor), self.cond_of_rows(anchor),
+        frames = self.frames_of_rows(rows.ravel(), device).reshape(batch, length, 3, self.size, self.size)
+        conds = self.cond_of_rows(rows.ravel(), device).reshape(batch, length, self.channels, self.size, self.size)
+        return (self.frames_of_rows(anchor, device), self.cond_of_rows(anchor, device),
                 frames.transpose(1, 2), conds.transpose(1, 2))
 
     # -- the test set ---------------------------------------------------------------------------

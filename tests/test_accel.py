@@ -83,7 +83,12 @@ def test_channels_last_changes_the_layout_not_the_training(task, tmp_path):
     gm = fr.train_gm(task, _with(channels_last=True), tmp_path / "cl", checkpoint_every=100)
     weights = [p for p in gm.parameters() if p.dim() == 4]
     assert weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
-    _close(gm, fr.train_gm(task, CFG, tmp_path / "nchw", checkpoint_every=100))
+    eager_gm = fr.train_gm(task, CFG, tmp_path / "nchw", checkpoint_every=100)
+    _close(gm, eager_gm)
+    gr = fr.train_gr(task, _with(channels_last=True), eager_gm, tmp_path / "gr-cl", checkpoint_every=100)
+    volumes = [p for p in gr.parameters() if p.dim() == 5]     # G_R's 3-D convolutions: NDHWC
+    assert volumes and all(p.is_contiguous(memory_format=torch.channels_last_3d) for p in volumes)
+    _close(gr, fr.train_gr(task, CFG, eager_gm, tmp_path / "gr-nchw", checkpoint_every=100))
 
 
 def test_compiled_generators_train_as_the_eager_ones(task, tmp_path, monkeypatch):
@@ -106,3 +111,16 @@ def test_only_switches_that_move_numbers_change_the_fingerprint():
     assert _with(prefetch=4).fingerprint("data") == base
     for switch in ({"precision": "bf16"}, {"compile": True}, {"channels_last": True}):
         assert _with(**switch).fingerprint("data") != base, switch
+
+
+def test_the_samplers_make_batches_where_they_are_asked_to(task):
+    """Training asks for its batches on its device (uint8 frames and joint coordinates travel,
+    the floats and heatmaps are made there); on the CPU that is the same bits as the default."""
+    import numpy as np
+    draws = {"sample_pairs": lambda rng, **kw: task.sample_pairs("gm", 3, rng, **kw),
+             "sample_windows": lambda rng, **kw: task.sample_windows("gr", 3, 4, rng, **kw),
+             "sample_anchored_windows": lambda rng, **kw: task.sample_anchored_windows("gr", 3, 4, 6, rng, **kw)}
+    for name, draw in draws.items():
+        default, asked = draw(np.random.default_rng(5)), draw(np.random.default_rng(5), device="cpu")
+        assert all(torch.equal(a, b) and b.device.type == "cpu" and b.dtype == torch.float32
+                   for a, b in zip(default, asked)), name

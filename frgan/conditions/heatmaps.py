@@ -23,16 +23,18 @@ def _axis_gaussians(coord: torch.Tensor, size: int, sigma: float) -> torch.Tenso
     return torch.exp(-0.5 * ((grid - coord.unsqueeze(-1)) / sigma) ** 2)
 
 
-def joint_heatmaps(joints, visibility, size: int, sigma: float) -> torch.Tensor:
+def joint_heatmaps(joints, visibility, size: int, sigma: float, device=None) -> torch.Tensor:
     """One Gaussian heatmap per joint, peak 1 at the joint, zero where the joint is invisible.
 
     joints: (..., J, 2) as (x, y) in pixels; visibility: (..., J), 0/1 (or bool), used as a
-    per-channel weight. Returns (..., J, size, size) float32 on the joints' device.
+    per-channel weight. Returns (..., J, size, size) float32 on `device` (default: the joints'
+    device; a training step draws them on its GPU: 13 maps a frame are ~100x the bytes of
+    their coordinates).
     A joint outside the frame still contributes its in-frame tail (the Gaussian is not clipped).
     """
     if sigma <= 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
-    joints = torch.as_tensor(joints, dtype=torch.float32)
+    joints = torch.as_tensor(joints, dtype=torch.float32, device=device)
     visibility = torch.as_tensor(visibility, device=joints.device).to(torch.float32)
     if joints.shape[-1] != 2 or joints.shape[:-1] != visibility.shape:
         raise ValueError(f"joints {tuple(joints.shape)} must be visibility {tuple(visibility.shape)} + (2,)")

@@ -46,9 +46,13 @@ class Acceleration:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
     def module(self, module: torch.nn.Module) -> torch.nn.Module:
-        """`module` in the memory format asked for (in place; returns it)."""
+        """`module` in the memory format asked for (in place; returns it): 4-D weights NHWC, 5-D
+        (3-D convolutions) NDHWC. (`Module.to(memory_format=...)` refuses a module with both.)"""
         if self.channels_last:
-            module.to(memory_format=torch.channels_last)   # 4-D weights; others stay as they are
+            formats = {4: torch.channels_last, 5: torch.channels_last_3d}
+            for p in module.parameters():
+                if p.dim() in formats:
+                    p.data = p.data.contiguous(memory_format=formats[p.dim()])
         return module
 
     def forward(self, module: torch.nn.Module) -> Callable[..., Any]:

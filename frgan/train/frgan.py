@@ -151,8 +151,9 @@ def train_gm(task: Task, cfg: FrganConfig, folder: Path, checkpoint_every: int, 
     # the critic stays eager: its gradient penalty (eq. 9) differentiates through its gradient,
     # a double backward that torch.compile does not support
     run_gm = accel.forward(gm)
-    pairs = Prefetcher(lambda n: task.sample_pairs(cfg.gm_splits, cfg.batch, step_rng(cfg.seed, n, "gm")),
-                       accel.prefetch, cfg.gm_steps)
+    # batches made on the training device (uint8 frames and joint coordinates travel, not floats)
+    pairs = Prefetcher(lambda n: task.sample_pairs(cfg.gm_splits, cfg.batch, step_rng(cfg.seed, n, "gm"),
+                                                   device=device), accel.prefetch, cfg.gm_steps)
 
     def step(n: int) -> dict[str, float]:
         torch.manual_seed(derive_seed(cfg.seed, "gm", n))       # the GP's eps
@@ -228,7 +229,7 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
         """Step n's windows and the frame each sample's D_I pair is picked at (eq. 8), all
         from the step's own RNG in this order (so a prefetching thread draws the same)."""
         rng = step_rng(cfg.seed, n, "gr")
-        batch = task.sample_anchored_windows("gr", cfg.batch, cfg.clip_len, horizon, rng)
+        batch = task.sample_anchored_windows("gr", cfg.batch, cfg.clip_len, horizon, rng, device=device)
         return batch, rng.integers(0, cfg.clip_len, cfg.batch)
     batches = Prefetcher(windows, accel.prefetch, cfg.gr_steps)
 
