@@ -52,9 +52,9 @@ def recording(task: Task):
     rows: list[int] = []
     frames_of_rows = task.frames_of_rows
 
-    def recorded(r):
+    def recorded(r, device=None):
         rows.extend(np.asarray(r).ravel().tolist())
-        return frames_of_rows(r)
+        return frames_of_rows(r, device)
 
     def wrap(sampler):
         def sample(*args, **kwargs):

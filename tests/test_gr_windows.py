@@ -45,7 +45,7 @@ def row_task(task, monkeypatch):
     """`task` whose frames are their store row number (every pixel): a sampler's output says
     which rows it drew."""
     monkeypatch.setattr(task, "frames_of_rows",
-                        lambda rows: torch.as_tensor(np.asarray(rows), dtype=torch.float64)
+                        lambda rows, device=None: torch.as_tensor(np.asarray(rows), dtype=torch.float64)
                         .view(-1, 1, 1, 1).expand(-1, 3, task.size, task.size))
     return task
 
@@ -167,7 +167,7 @@ def test_train_gr_draws_anchored_windows_at_the_test_horizon(task, tmp_path, mon
     class Drawn(Exception):
         pass
 
-    def record(self, split, batch, length, horizon, rng, label=None):
+    def record(self, split, batch, length, horizon, rng, label=None, device=None):
         calls.append((split, batch, length, horizon))
         raise Drawn                                   # one draw is all this test needs
     monkeypatch.setattr(Task, "sample_anchored_windows", record)

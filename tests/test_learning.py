@@ -18,12 +18,13 @@ paired Wilcoxon test (metrics.stats.paired_difference) gives p < ALPHA with the 
 Beating the floor alone does not show that a method follows its conditions: a G_M that never
 sees them can learn to blur what tends to move and pass it. So a method that takes condition
 maps (CONDITIONED) must also do better with each item's own conditions than with the next
-item's (another direction), paired, p < ALPHA. Conditions are the ground truth's (`cond_gt`):
-the pose LSTM is not under test here.
+item's (another direction), paired, p < ALPHA, and one that takes the item's class
+(CLASS_CONDITIONED: VGAN, MoCoGAN) with its own class than with the next item's. Conditions
+are the ground truth's (`cond_gt`): the pose LSTM is not under test here.
 
 Training knobs: the `cpu` profile's (params.yaml), at tiny sizes (TINY), the baselines' included
 (its `train.baselines`: why each knob, next to it there); the baselines get twice FRGAN's steps
-(BASELINE_STEPS). The broken variants show the check can fail: an optimiser that never steps
+(BASELINE_STEPS), VGAN that for each of its per-class networks (PER_CLASS_NETWORKS). The broken variants show the check can fail: an optimiser that never steps
 (learning rate 0, in effect), and a FRGAN G_M whose conditions are blanked (its output ignores
 them).
 """
@@ -50,6 +51,9 @@ NOT_LEARNING = {"copy-input"}
 # The methods that take condition maps (MCNet, Mathieu et al., VGAN and MoCoGAN see only the
 # input frame, see each module's `video`/`generate`).
 CONDITIONED = {"frgan", "frgan-gm-only", "frgan-no-dense", "frgan-diff-map", "villegas17"}
+# The methods that take the item's class instead (VGAN: one network per class; MoCoGAN: its
+# one-hot category): they must do better with each item's own class than with the next item's.
+CLASS_CONDITIONED = {"vgan", "mocogan"}
 
 pytestmark = pytest.mark.slow
 
@@ -57,6 +61,12 @@ pytestmark = pytest.mark.slow
 # The baselines' steps here: twice FRGAN's. They draw every pixel, while FRGAN's residual starts
 # at the input frame; at 360 steps Villegas et al. was at 1.07x copy-input's MSE (no GAN term).
 BASELINE_STEPS = {"gm_steps": 480, "gr_steps": 240}
+# VGAN trains one network per class on a shared budget (baselines/vgan.py: the footing of the
+# suite's tables); here each of its networks gets a one-network method's steps, so its steps
+# are BASELINE_STEPS x the number of classes (8 x 720 = 5,760; at 720 in all, 90 per network,
+# it was 4.3x copy-input's MSE). Measured on an AMD EPYC, 2026-12-06: 2,160 steps 1.42x
+# copy-input, 4,320 0.70x (p = 0.011), 5,760 0.65x (p = 0.003).
+PER_CLASS_NETWORKS = {"vgan"}
 
 
 def tiny_cpu_params(method: str = "frgan"):
@@ -69,7 +79,8 @@ def tiny_cpu_params(method: str = "frgan"):
     raw["profile"] = "cpu"
     raw["profiles"]["cpu"] = {**raw["profiles"]["cpu"], **TINY}
     if isinstance(get_method(method), KnobbedMethod):
-        raw["profiles"]["cpu"].update(BASELINE_STEPS)
+        classes = len(DIRECTIONS) if method in PER_CLASS_NETWORKS else 1
+        raw["profiles"]["cpu"].update({k: v * classes for k, v in BASELINE_STEPS.items()})
     raw["train"]["device"] = "cpu"
     return parse_params(raw)
 
@@ -77,7 +88,10 @@ def tiny_cpu_params(method: str = "frgan"):
 # direction (dy, dx) in px per frame -> the blob's colour: each direction its own hue
 DIRECTIONS = {(0, 1): (230, 50, 50), (0, -1): (50, 230, 50), (1, 0): (50, 50, 230), (-1, 0): (230, 230, 50),
               (1, 1): (230, 50, 230), (-1, -1): (50, 230, 230), (1, -1): (250, 150, 40), (-1, 1): (140, 60, 250)}
-SUBJECTS, FRAMES, BLOB_SIGMA = 6, 8, 1.5
+# 9 subjects: 24 held-out items. With 6 (16 items) VGAN passed at p = 0.003-0.008 depending on
+# the thread count, too near ALPHA to hold on another CPU; with 9 every passing method is at
+# p <= 4e-5 (AMD EPYC, 2026-12-06).
+SUBJECTS, FRAMES, BLOB_SIGMA = 9, 8, 1.5
 
 
 def blob_videos(size: int = SIZE, subjects: int = SUBJECTS, frames: int = FRAMES, seed: int = 0):
@@ -104,7 +118,7 @@ def blob_videos(size: int = SIZE, subjects: int = SUBJECTS, frames: int = FRAMES
 
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
-    """The blob task as an actors-synth Task: 48 clips, 16 per split (2 subjects x 8 directions);
+    """The blob task as an actors-synth Task: 72 clips, 24 per split (3 subjects x 8 directions);
     conditions from a 2-step pose LSTM (unused: the checks use the ground truth's)."""
     from frgan.conditions.actors import PoseSettings, build_actor_conditions
     from frgan.data.clipstore import ClipStore, write_clip_store
@@ -140,7 +154,7 @@ def learning_verdict(task, method: str, folder: Path) -> dict:
     passed = ratio <= 1 - MARGIN and paired.mean_difference < 0 and paired.p_value < ALPHA
     verdict = {"method": method, "mse": float(ours.mean()), "copy_input_mse": float(copied.mean()),
                "ratio": ratio, "p_value": paired.p_value, "items": len(ours), "passed": passed}
-    if method in CONDITIONED:
+    if method in CONDITIONED | CLASS_CONDITIONED:
         other = item_mse(generate_with_next_items_conditions(task, method, params, out), truth)
         follows = paired_difference(ours, other)
         verdict.update(other_conditions_mse=float(other.mean()), other_conditions_p=follows.p_value)
@@ -149,10 +163,16 @@ def learning_verdict(task, method: str, folder: Path) -> dict:
 
 
 def generate_with_next_items_conditions(task, method: str, params, out: Path) -> np.ndarray:
-    """The test videos, each item made from its own input frame and the next item's conditions."""
+    """The test videos, each item made from its own input frame and the next item's conditions
+    (its condition maps, or for a class-conditioned method its class: the next item moves in
+    another direction)."""
     from frgan.methods import get_method
     items = task.test_items()
-    rolled = dataclasses.replace(items, cond_gt=torch.roll(items.cond_gt, 1, dims=0))
+    if method in CLASS_CONDITIONED:
+        index = items.index.assign(label=np.roll(items.index.label.to_numpy(), 1))
+        rolled = dataclasses.replace(items, index=index)
+    else:
+        rolled = dataclasses.replace(items, cond_gt=torch.roll(items.cond_gt, 1, dims=0))
     task.test_items = lambda: rolled      # this instance, for this call only
     try:
         return get_method(method).generate(task, params, out, "cond_gt")
@@ -165,7 +185,7 @@ def describe(verdict: dict) -> str:
             f"(ratio {verdict['ratio']:.3f}, need <= {1 - MARGIN:.2f}; paired Wilcoxon p = "
             f"{verdict['p_value']:.2g} over {verdict['items']} items, need < {ALPHA})")
     if "other_conditions_mse" in verdict:
-        text += (f"; with the next item's conditions MSE {verdict['other_conditions_mse']:.5f} "
+        text += (f"; with the next item's conditions (or class) MSE {verdict['other_conditions_mse']:.5f} "
                  f"(p = {verdict['other_conditions_p']:.2g}, need lower with its own and p < {ALPHA})")
     return text
 
@@ -176,32 +196,35 @@ def learning_methods() -> list[str]:
     return [name for name in METHODS if name not in NOT_LEARNING]
 
 
-# Methods that do not pass yet, each with what was measured (issue 18). Strict: a method that
-# starts passing fails the suite until it is taken off this list.
+# Methods that do not pass yet, each with what was measured (issue 18). Strict (but for
+# NEAR_THE_BAR): a method that starts passing fails the suite until it is taken off this list.
 NOT_YET: dict[str, str] = {
-    "mcnet": "0.85-0.92x copy-input's MSE with the cpu profile's knobs and 720 steps, but p = 0.35-0.82 over "
-             "the 16 items (Intel Xeon, AMD EPYC). It learns, unevenly: its error is mostly redrawing the "
-             "frame (the first predicted frame's MSE alone is 0.0016-0.011, copy-input's whole video "
-             "0.0032-0.012), so it wins where the blob moves diagonally (0.19-0.3x copy-input) and loses "
-             "on axis-aligned moves (1.1-3x); an unseen subject's background costs most. Neither more "
-             "items nor more steps fixes it reliably (AMD EPYC, 2026-12-06): 9 subjects (24 test items) "
-             "0.74x p = 0.049 at 720 steps, 0.80x p = 0.19 at 1,080, 0.49x p = 3e-4 at 1,440 (71 s); "
-             "12 subjects 1.05x at 720, 0.87x p = 0.26 at 1,440; lr decayed linearly to 0: 0.96x, "
-             "0.90x. Without the knobs G never steps (8.1x)",
-    "vgan": "4.3x copy-input's MSE: a GAN with no image term but frame 0's L1, and one network per "
-            "class, so 90 of the 720 steps each. Its blob does move the true way (centroid shift vs "
-            "the truth's: mean cosine 0.84), but an untrained MoCoGAN scores 0.84 too (here blobs "
-            "move away from the edges), so that shows no learning either",
-    "mocogan": "1.4x copy-input's MSE: trained adversarially only (plus frame 0's L1), with random "
-               "motion codes: no term pulls its frames towards the true future. Its motion does not "
-               "follow its class (centroid-shift cosine with the truth 0.80 with its own class, 0.82 "
-               "with the next item's, 0.84 untrained)",
+    "mcnet": "0.74x copy-input's MSE over the 24 items, p = 0.049 (AMD EPYC, 2026-12-06; with 6 subjects "
+             "0.85-0.92x, p = 0.35-0.82 on an Intel Xeon and this AMD EPYC). It learns, unevenly: its error is "
+             "mostly redrawing the frame (the first predicted frame's MSE alone is 0.0016-0.011, copy-input's "
+             "whole video 0.0032-0.012), so it wins where the blob moves diagonally (0.19-0.3x copy-input) and "
+             "loses on axis-aligned moves (1.1-3x); an unseen subject's background costs most. More steps do "
+             "not fix it reliably: 0.80x p = 0.19 at 1,080, 0.49x p = 3e-4 at 1,440 (71 s); lr decayed "
+             "linearly to 0: 0.96x, 0.90x; 12 subjects: 1.05x at 720, 0.87x p = 0.26 at 1,440. Without the "
+             "knobs G never steps (8.1x)",
+    "mocogan": "1.3-1.5x copy-input's MSE and no sign of its class's motion (MSE with its own class vs "
+               "the next item's: 0.98x at 720 steps, 0.95x p = 0.40 at 2,160, 0.93x p = 0.10 at 4,320; Adam at "
+               "1e-3: 1.31x copy-input, 0.86x p = 0.016 at 2,160; AMD EPYC, 2026-12-06). Trained adversarially "
+               "only (plus frame 0's L1), its frames come from a 50-d content code through a DCGAN decoder "
+               "and its motion from random codes; only D_V's category head ties motion to the class. VGAN, "
+               "also adversarial only but one network per class with its own critic, learns (see "
+               "PER_CLASS_NETWORKS)",
 }
 
 
+# Near the bar on some CPUs (p = 0.049 here against ALPHA 0.01): not strict, so that passing
+# on another machine shows as XPASS instead of failing the suite.
+NEAR_THE_BAR = {"mcnet"}
+
+
 def learning_cases() -> list:
-    return [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=NOT_YET[m])) if m in NOT_YET else m
-            for m in learning_methods()]
+    return [pytest.param(m, marks=pytest.mark.xfail(strict=m not in NEAR_THE_BAR, reason=NOT_YET[m]))
+            if m in NOT_YET else m for m in learning_methods()]
 
 
 @pytest.mark.parametrize("method", learning_cases())
@@ -226,10 +249,10 @@ def test_check_fails_when_the_conditions_are_blank(task, tmp_path, monkeypatch):
     """G_M trained and tested with every condition map zeroed: nothing tells it where the limbs
     go, so it cannot draw them there."""
     from frgan.task import Task
-    blank = lambda self, rows: torch.zeros_like(original(self, rows))
+    blank = lambda self, rows, device=None: torch.zeros_like(original(self, rows, device))
     original = Task.cond_of_rows
     monkeypatch.setattr(Task, "cond_of_rows", blank)
-    monkeypatch.setattr(Task, "heatmaps", lambda self, joints, vis: torch.zeros(
-        *joints.shape[:-2], self.channels, self.size, self.size))
+    monkeypatch.setattr(Task, "heatmaps", lambda self, joints, vis, device=None: torch.zeros(
+        *joints.shape[:-2], self.channels, self.size, self.size, device=device))
     verdict = learning_verdict(task, "frgan-gm-only", tmp_path)
     assert not verdict["passed"], describe(verdict)
