@@ -129,14 +129,14 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fo
 
 
 def _spy_on_workers(monkeypatch) -> list:
-    """Record the chunk bounds of every call that goes to worker processes."""
+    """Record the pieces of every call that goes to worker processes (with their worker count)."""
     from metrics.embedders.dlib_resnet import DlibResNetEmbedder
 
     calls, original = [], DlibResNetEmbedder._embed_in_workers
 
-    def spy(self, frames, bounds):
-        calls.append(bounds)
-        return original(self, frames, bounds)
+    def spy(self, frames, workers, pieces, bar):
+        calls.append((workers, pieces))
+        return original(self, frames, workers, pieces, bar)
 
     monkeypatch.setattr(DlibResNetEmbedder, "_embed_in_workers", spy)
     return calls
@@ -149,7 +149,7 @@ def test_dlib_workers_give_bit_identical_embeddings(dlib_by_workers, mixed_faces
     expected = serial.embed(mixed_faces)
     calls = _spy_on_workers(monkeypatch)
     got = parallel.embed(mixed_faces)
-    assert calls == [[(0, 7), (7, 14)]]  # really split over two processes
+    assert calls == [(2, [(0, 7), (7, 14)])]  # really split over two processes
     assert np.array_equal(got.vectors, expected.vectors)  # exactly, not within a tolerance
     assert np.array_equal(got.fell_back, expected.fell_back) and got.n_fell_back == 2
     added = {w: (e.frames_embedded - before[w][0], e.frames_fell_back - before[w][1])
@@ -167,6 +167,21 @@ def test_dlib_workers_leave_small_inputs_serial(dlib_by_workers, mixed_faces, mo
     got = dlib_by_workers[2].embed(three)
     assert calls == []
     assert np.array_equal(got.vectors, dlib_by_workers[1].embed(three).vectors)
+
+
+@linux_only
+def test_dlib_pieces_are_whole_resnet_batches_and_change_no_bit(mixed_faces, monkeypatch):
+    """The progress bar's pieces: each worker's range cut into whole ResNet batches (of at least
+    16 frames), shared by the workers; the vectors are those of one serial pass."""
+    pytest.importorskip("dlib")
+    embedder = create_embedder("dlib", workers=2, batch_size=4)
+    assert embedder._pieces([(0, 20), (20, 40)]) == [(0, 16), (16, 20), (20, 36), (36, 40)]
+    frames = np.concatenate([mixed_faces.reshape(-1, 64, 64, 3)] * 3)          # 42 frames
+    calls = _spy_on_workers(monkeypatch)
+    got = embedder.embed(frames)
+    assert calls == [(2, [(0, 16), (16, 21), (21, 37), (37, 42)])]
+    whole, _ = embedder._embed_serial(frames)                                  # one pass, no pieces
+    assert np.array_equal(got.vectors, whole / np.linalg.norm(whole, axis=1, keepdims=True))
 
 
 @linux_only

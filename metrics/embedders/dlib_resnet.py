@@ -172,18 +172,37 @@ class DlibResNetEmbedder(Embedder):
         self._model = dlib.face_recognition_model_v1(_model_file(models_dir, RECOGNITION_MODEL_FILE))
 
     def _embed_batch(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from tqdm.auto import tqdm   # here: `import metrics` stays light
         bounds = chunk_bounds(len(frames), self.workers)
-        if len(bounds) == 1 or not _can_fork_workers():
-            return self._embed_serial(frames)
-        return self._embed_in_workers(frames, bounds)
+        pieces = self._pieces(bounds)
+        # frames/s and ETA on a terminal (at the paper profile a stage embeds ~20k frames);
+        # quiet in logs (disable=None: tqdm's "only on a TTY")
+        with tqdm(total=len(frames), desc=f"{self.name} embeddings", unit="frame", disable=None,
+                  leave=False) as bar:
+            if len(bounds) == 1 or not _can_fork_workers():
+                parts = []
+                for start, stop in pieces:
+                    parts.append(self._embed_serial(frames[start:stop]))
+                    bar.update(stop - start)
+            else:
+                parts = self._embed_in_workers(frames, len(bounds), pieces, bar)
+        vectors, fell_back = zip(*parts)
+        return np.concatenate(vectors), np.concatenate(fell_back)
+
+    def _pieces(self, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Each worker's range cut into pieces of whole ResNet batches (at least 16 frames): the
+        bar moves a piece at a time, and the ResNet sees the batches the whole range gave it
+        (a frame's vector does not depend on its batch anyway: tests/test_metrics_embedders.py)."""
+        size = self.batch_size * -(-16 // self.batch_size)
+        return [(s, min(s + size, stop)) for start, stop in bounds for s in range(start, stop, size)]
 
     def _embed_serial(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         chips, fell_back = zip(*(self.face_chip(frame) for frame in frames))
         return self.descriptors(list(chips)), np.array(fell_back, dtype=bool)
 
-    def _embed_in_workers(self, frames: np.ndarray,
-                          bounds: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-        """One forked process per chunk; results concatenated in frame order.
+    def _embed_in_workers(self, frames: np.ndarray, workers: int, pieces: list[tuple[int, int]],
+                          bar) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`workers` forked processes share the pieces; their results in frame order.
 
         A ProcessPoolExecutor rather than multiprocessing.Pool: a worker that dies (killed, out
         of memory) raises BrokenProcessPool here instead of leaving the call waiting forever,
@@ -192,13 +211,16 @@ class DlibResNetEmbedder(Embedder):
         (the MLflow run) are never touched by them.
         """
         import multiprocessing  # here, not at the top: `import metrics` stays light
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(len(bounds), mp_context=multiprocessing.get_context("fork"),
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        parts: list = [None] * len(pieces)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                  initializer=_adopt, initargs=(self, frames)) as pool:
-            futures = [pool.submit(_embed_chunk, start, stop) for start, stop in bounds]
-            parts = [future.result() for future in futures]
-        vectors, fell_back = zip(*parts)
-        return np.concatenate(vectors), np.concatenate(fell_back)
+            futures = {pool.submit(_embed_chunk, start, stop): i for i, (start, stop) in enumerate(pieces)}
+            for future in as_completed(futures):
+                i = futures[future]
+                parts[i] = future.result()
+                bar.update(pieces[i][1] - pieces[i][0])
+        return parts
 
     def face_chip(self, frame: np.ndarray) -> tuple[np.ndarray, bool]:
         """The aligned 150x150 chip of one (H, W, 3) uint8 frame, and whether it fell back."""
