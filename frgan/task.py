@@ -291,3 +291,9 @@ def anchored_window_rows(starts: np.ndarray, lengths: np.ndarray, length: int, h
     anchor = starts + rng.integers(0, lengths - length - o)
     rows = (anchor + o + 1)[:, None] + np.arange(length)[None, :]
     return anchor, rows
+
+
+def load_task(params: Params, dataset: str) -> Task:
+    """`dataset`'s Task as the stages see it: the prepared clip store and the conditions folder."""
+    from frgan.paths import conditions_path, store_path
+    return Task(dataset, params, ClipStore(store_path(dataset)), Path(conditions_path(dataset)))

@@ -179,7 +179,7 @@ def write_scores(stage: str, params: Params, dataset: str, method: str, seed: in
 
     from frgan import tracking
     from frgan.io import atomic_file
-    from pipelines.paths import METRICS_DIR, PLOTS_DIR, VIDEOS_DIR, result_name
+    from frgan.paths import METRICS_DIR, PLOTS_DIR, VIDEOS_DIR, result_name
     tags = {"dataset": dataset, "method": method, **({} if seed is None else {"seed": str(seed)})}
     name = result_name(dataset, method, seed)
     with tracking.start_run(stage, params, tags=tags):

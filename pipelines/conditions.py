@@ -17,7 +17,7 @@ from frgan.config import ACTOR_DATASETS, Params
 from frgan.data.clipstore import ClipStore
 from frgan.io import atomic_dir, atomic_file
 from pipelines import _stage
-from pipelines.paths import conditions_path, store_path
+from frgan.paths import conditions_path, store_path
 
 
 def _actors(params: Params, store: ClipStore, out: Path) -> dict[str, float]:

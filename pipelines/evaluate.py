@@ -27,8 +27,8 @@ from frgan.config import Params
 from frgan.data.errors import DatasetError
 from metrics.scoring import score_videos
 from pipelines import _stage
-from pipelines.paths import generated_path, stage_name
-from pipelines.task import load_task
+from frgan.paths import generated_path, stage_name
+from frgan.task import load_task
 
 
 def _load_videos(folder: Path, name: str, shape: list[int]) -> np.ndarray:

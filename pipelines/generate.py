@@ -20,8 +20,8 @@ from frgan.io import atomic_dir, atomic_file
 from frgan.methods import get_method
 from frgan.task import to_uint8_frames
 from pipelines import _stage
-from pipelines.paths import generated_path, model_path, sheet_path, stage_name
-from pipelines.task import load_task
+from frgan.paths import generated_path, model_path, sheet_path, stage_name
+from frgan.task import load_task
 
 
 def _sheet(videos: np.ndarray, inputs: np.ndarray, truth, path: Path, rows: int = 4, cols: int = 6) -> None:

@@ -19,7 +19,7 @@ from frgan.data.sheet import write_contact_sheet
 from frgan.data.sources import SOURCES
 from frgan.io import atomic_file
 from pipelines import _stage
-from pipelines.paths import store_path
+from frgan.paths import store_path
 
 
 def main(params: Params, args) -> None:

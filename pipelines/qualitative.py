@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from pipelines.paths import seed_folder
+from frgan.paths import seed_folder
 
 FIGURE_OF = {"faces": 6, "actors": 8}
 ROW_LABELS = {"cond": "condition", "truth": "real video"}

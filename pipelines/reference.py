@@ -29,8 +29,8 @@ from frgan.data.errors import DatasetError
 from frgan.task import Task, TestFrames
 from metrics.scoring import score_videos
 from pipelines import _stage
-from pipelines.paths import REFERENCE
-from pipelines.task import load_task
+from frgan.paths import REFERENCE
+from frgan.task import load_task
 
 METHOD = REFERENCE
 SPLITS = TRAIN_SPLITS   # the training splits (G_M's and G_R's; MUG: the authors' train and val subjects)

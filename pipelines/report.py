@@ -49,7 +49,7 @@ from frgan.config import Params
 from frgan.data.errors import DatasetError
 from frgan.io import atomic_dir
 from pipelines import _stage
-from pipelines.paths import (METRICS_DIR, PLOTS_DIR, REFERENCE, VIDEOS_DIR, result_name, seed_of_name,
+from frgan.paths import (METRICS_DIR, PLOTS_DIR, REFERENCE, VIDEOS_DIR, result_name, seed_of_name,
                             train_metrics_path)
 
 PUBLISHED = Path("reports/published.yaml")
@@ -1143,9 +1143,9 @@ def qualitative_figures(params: Params, tables: list[Table], folder: Path,
                         generated_dir: Path = GENERATED_DIR) -> list[Path]:
     """Figure 6 (faces, Table 1's methods) and Figure 8 (people, Table 3's methods) as grids of
     frames; a dataset that is not prepared here gives no grid (said on stdout)."""
-    from pipelines.paths import conditions_path, store_path
+    from frgan.paths import conditions_path, store_path
     from pipelines.qualitative import FIGURE_OF, plot_grid
-    from pipelines.task import load_task
+    from frgan.task import load_task
     written = []
     for table in tables:
         if table.spec.number not in (1, 3):

@@ -115,7 +115,7 @@ def run_graph(workdir: Path) -> float:
 def per_video_mse(workdir: Path, dataset: str, method: str, seed: int):
     """The method's MSE per test video (index: video), as evaluate wrote it (reports/videos/)."""
     import pandas as pd
-    from pipelines.paths import VIDEOS_DIR, result_name
+    from frgan.paths import VIDEOS_DIR, result_name
     scores = pd.read_csv(workdir / VIDEOS_DIR / f"{result_name(dataset, method, seed)}.csv")
     return scores.set_index("video").sort_index()["mse"]
 

@@ -58,7 +58,7 @@ from frgan.config import ParamsError, Params, load_params
 from frgan.data.errors import DatasetError
 from frgan.io import atomic_dir, atomic_file
 from frgan.tracking import TrackingError
-from pipelines.paths import generated_path, stage_name
+from frgan.paths import generated_path, stage_name
 
 FRGAN = "frgan"
 QUESTIONS_FILE = "questions.json"

@@ -36,8 +36,8 @@ from frgan.io import atomic_dir, atomic_file
 from frgan.methods import Budget, get_method
 from frgan.train import distributed as dist
 from pipelines import _stage
-from pipelines.paths import checkpoint_path, model_path, stage_name, train_metrics_path
-from pipelines.task import load_task
+from frgan.paths import checkpoint_path, model_path, stage_name, train_metrics_path
+from frgan.task import load_task
 
 
 def as_budget(spent: object, method: str) -> Budget:

@@ -21,7 +21,7 @@ from frgan.methods import METHODS, Budget, FrganVariant, Method, parameter_count
 from frgan.task import Task
 from frgan.train import frgan as fr
 from pipelines import train as train_stage
-from pipelines.paths import train_metrics_path
+from frgan.paths import train_metrics_path
 from tests import tiny_project as tp
 from tests.conftest import REPO, params_with, tiny_actors_task
 
