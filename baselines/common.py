@@ -9,7 +9,7 @@
   (MCNet and Mathieu et al. observe only the input frame in the paper's protocol, 4.2-4.3).
 - `train_generator`: the end of their training functions: checkpointed `run_training` of a
   generator and its discriminator, then the generator in eval mode.
-- `generate_videos`, `save_generator`, `load_generator`, `xavier_init`,
+- `generate_videos`, `xavier_init`,
   `profile_settings`: the plumbing every baseline method needs.
 - `with_knobs`, `checked_knobs`, `KnobbedMethod`: a baseline's own knobs from `train.baselines`
   (params.yaml, or the active profile's train block) over its config's defaults.
@@ -29,14 +29,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from frgan.config import Params, ParamsError
-from frgan.io import atomic_file
 from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.methods import Budget, Method, distinct_clips, make_budget, one_network_steps
 from frgan.task import Task
 from frgan.train import distributed as dist
 from frgan.train import parts
-from frgan.train.checkpoint import Checkpoints, load_weights
+from frgan.train.checkpoint import Checkpoints
 from frgan.train.loop import run_training
+from frgan.train.seeding import derive_seed, seed_everything
 
 LEAKY_SLOPE = 0.2
 GAN_MARGIN = 0.3   # Villegas et al.'s training loops (ICML 2017 and MCNet): `margin = 0.3`
@@ -154,6 +154,18 @@ class GanBalance:
         self.update_d, self.update_g = bool(state["update_d"]), bool(state["update_g"])
 
 
+def seeded_gan(name: str, task: Task, cfg: Any, build_generator: Callable, build_discriminator: Callable
+               ) -> tuple[torch.device, nn.Module, nn.Module]:
+    """The start of a GAN baseline's training: the training device, and its generator and
+    discriminator initialised from the run's seed (in that order) and prepared for data parallelism."""
+    device = torch.device(cfg.device)
+    seed_everything(derive_seed(cfg.seed, f"{name}-init"))
+    dist.check_batch(cfg.batch, name)
+    gen = dist.prepare(build_generator(task, cfg).to(device))
+    disc = dist.prepare(build_discriminator(task, cfg).to(device))
+    return device, gen, disc
+
+
 def train_generator(name: str, task: Task, cfg: Any, step: Callable[[int], dict[str, float]],
                     gen: nn.Module, disc: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                     folder: Path, checkpoint_every: int, log_every: int, log,
@@ -209,7 +221,7 @@ def generate_videos(task: Task, cond_key: str, device: str, video_fn: VideoFn, b
 
 def profile_settings(params: Params) -> dict[str, Any]:
     """The profile knobs every baseline scales with: base width, batch, the run seed and device,
-    and the training footing every method shares (issue 17): the clips of both training splits
+    and the training footing every method shares: the clips of both training splits
     (TRAIN_SPLITS, never "test") and FRGAN's whole generator budget, gm_steps + gr_steps (the
     paper fixes neither for the baselines; 4.3 trains [39] "through the same strategy" as G_M,
     which is about random jumps in time, not about which clips or how many steps)."""
@@ -285,17 +297,6 @@ def training_clip_length(task: Task, params: Params) -> int:
     return size.gr_clip_actors if task.kind == "actors" else size.gr_clip_faces
 
 
-def save_generator(path: Path, module: nn.Module, cfg: Any) -> None:
-    with atomic_file(path) as tmp:
-        torch.save({"config": asdict(cfg), "state": module.state_dict()}, tmp)
-
-
-def load_generator(path: Path, module: nn.Module) -> nn.Module:
-    payload = load_weights(path)   # weights_only: a crafted pickle is refused, naming the file
-    module.load_state_dict(payload["state"])
-    return module.eval()
-
-
 def check_side(image_size: int, factor: int, who: str) -> None:
     if image_size % factor:
         raise ValueError(f"{who} needs an image side divisible by {factor}, got {image_size}")
@@ -340,11 +341,11 @@ class OneGeneratorMethod(KnobbedMethod):
         cfg = self.config(task, params)
         gen = self.fit(task, cfg, checkpoints / "generator", params.train.checkpoint_every, log,
                        params.train.log_every)
-        save_generator(out / "generator.pt", gen, cfg)
+        parts.save_weights(out / "generator.pt", asdict(cfg), task, {"generator": gen})
         return make_budget(distinct_clips(self.training_clips(task, cfg)), cfg.steps, cfg.batch, gen)
 
     def generate(self, task, params, trained, cond_key: str = "cond") -> np.ndarray:
         cfg = self.config(task, params)
-        gen = load_generator(trained / "generator.pt", self.build(task, cfg)).to(cfg.device)
+        gen = parts.load_state(trained / "generator.pt", "generator", self.build(task, cfg)).to(cfg.device)
         return generate_videos(task, cond_key, cfg.device,
                                lambda first, first_cond, cond: self.video(gen, first, first_cond, cond))

@@ -48,7 +48,7 @@ from frgan.methods import register
 from frgan.task import Task
 from frgan.train import distributed as dist
 from frgan.train import parts
-from frgan.train.seeding import derive_seed, seed_everything, step_rng
+from frgan.train.seeding import derive_seed, step_rng
 
 NAME = "mathieu"
 SCALE_FACTORS = (8, 4, 2, 1)   # side / factor, coarsest first
@@ -240,11 +240,7 @@ def _optimizer(module: nn.Module, cfg: MathieuConfig, lr: float) -> torch.optim.
 
 def train(task: Task, cfg: MathieuConfig, folder, checkpoint_every: int, log=None,
           log_every: int = 10) -> MultiScaleGenerator:
-    device = torch.device(cfg.device)
-    seed_everything(derive_seed(cfg.seed, f"{NAME}-init"))
-    dist.check_batch(cfg.batch, NAME)
-    gen = dist.prepare(build_generator(task, cfg).to(device))
-    disc = dist.prepare(build_discriminator(task, cfg).to(device))
+    device, gen, disc = common.seeded_gan(NAME, task, cfg, build_generator, build_discriminator)
     opt_g, opt_d = _optimizer(gen, cfg, cfg.lr_g), _optimizer(disc, cfg, cfg.lr_d)
 
     def step(n: int) -> dict[str, float]:

@@ -51,7 +51,7 @@ from frgan.methods import register
 from frgan.task import Task
 from frgan.train import distributed as dist
 from frgan.train import parts
-from frgan.train.seeding import derive_seed, seed_everything, step_rng
+from frgan.train.seeding import derive_seed, step_rng
 
 NAME = "mcnet"
 LUMA = (0.299, 0.587, 0.114)   # TF rgb_to_grayscale (ITU-R 601)
@@ -230,11 +230,7 @@ def discriminator_losses_after(gen: McNet, disc: common.DcganDiscriminator, firs
 # Training and generation.
 
 def train(task: Task, cfg: McnetConfig, folder, checkpoint_every: int, log=None, log_every: int = 10) -> McNet:
-    device = torch.device(cfg.device)
-    seed_everything(derive_seed(cfg.seed, f"{NAME}-init"))
-    dist.check_batch(cfg.batch, NAME)
-    gen = dist.prepare(build_generator(task, cfg).to(device))
-    disc = dist.prepare(build_discriminator(task, cfg).to(device))
+    device, gen, disc = common.seeded_gan(NAME, task, cfg, build_generator, build_discriminator)
     opt_g = parts.adam(gen, cfg.lr, cfg.betas)
     opt_d = parts.adam(disc, cfg.lr, cfg.betas)
     balance = common.GanBalance(cfg.margin)

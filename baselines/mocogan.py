@@ -40,7 +40,7 @@ Choices for the image-to-video protocol (documented, not MoCoGAN's):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -313,12 +313,12 @@ class Mocogan(common.KnobbedMethod):
     def train(self, task, params, out, checkpoints, log) -> Budget:
         cfg = make_config(task, params)
         gen = train_mocogan(task, cfg, Path(checkpoints), params.train.checkpoint_every, log, params.train.log_every)
-        vg.save_weights(Path(out) / WEIGHTS, cfg, {"generator": gen.state_dict()})
+        parts.save_weights(Path(out) / WEIGHTS, asdict(cfg), task, {"generator": gen})
         return make_budget(distinct_clips(training_clips(task, cfg)), cfg.steps, cfg.batch, gen)
 
     def generate(self, task, params, trained, cond_key="cond") -> np.ndarray:
         # cond_key is ignored: MoCoGAN uses no condition maps, so both keys give the same videos.
-        payload = vg.load_weights(Path(trained) / WEIGHTS)
+        payload = parts.load_weights(Path(trained) / WEIGHTS)
         cfg = _config_from(payload["config"], params.device)
         gen = build_generator(task, cfg)
         gen.load_state_dict(payload["states"]["generator"])

@@ -25,8 +25,8 @@ the clips of every method, `common.profile_settings`), trained on random clips o
 only; at generation each test item uses the network of its label.
 Choices:
 - Steps: the one-network budget, gm_steps + gr_steps, is the *total* over all labels, split
-  evenly (the first `steps % n` labels take one more). Issue 17 asks for the same budget of
-  generator updates and samples seen for every method; shared, VGAN's generator updates (and
+  evenly (the first `steps % n` labels take one more): every method gets the same budget of
+  generator updates and samples seen; shared, VGAN's generator updates (and
   samples seen) equal everyone else's whatever the number of classes. Each class network thus
   gets 1/n of the updates of a single network; the paper says nothing of VGAN's steps.
 - Clip length: the video is frame 0 (the input) + T future frames, T the test length
@@ -39,7 +39,7 @@ Choices:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -271,13 +271,13 @@ class Vgan(common.KnobbedMethod):
         cfg = make_config(task, params)
         networks = train_all(task, cfg, Path(checkpoints), params.train.checkpoint_every, log,
                              params.train.log_every)
-        vg.save_weights(Path(out) / WEIGHTS, cfg, {label: g.state_dict() for label, g in networks.items()})
+        parts.save_weights(Path(out) / WEIGHTS, asdict(cfg), task, networks)
         steps = sum(cfg.steps_of(label) for label in cfg.labels)   # = cfg.steps (>= 1 per label)
         return make_budget(distinct_clips(training_clips(task, cfg)), steps, cfg.batch, *networks.values())
 
     def generate(self, task, params, trained, cond_key="cond") -> np.ndarray:
         # cond_key is ignored: VGAN uses no condition maps, so both keys give the same videos.
-        payload = vg.load_weights(Path(trained) / WEIGHTS)
+        payload = parts.load_weights(Path(trained) / WEIGHTS)
         saved = payload["config"]
         tuples = {key: tuple(saved[key]) for key in ("labels", "betas", "splits") if key in saved}
         cfg = replace(VganConfig(**{**saved, **tuples}), device=params.device)

@@ -18,9 +18,7 @@ capped at `max_width` at the i-th halving, down to a 4x4 bottleneck at 64 px (4 
 """
 from __future__ import annotations
 
-from dataclasses import asdict
-from pathlib import Path
-from typing import Any, Literal, Optional, Sequence
+from typing import Literal, Optional, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +26,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from frgan.data.errors import DatasetError
-from frgan.io import atomic_file
 from frgan.nets.blocks import Down3d, channel_plan, init_weights, spatial_halvings, temporal_strides
 from frgan.task import Task
 
@@ -207,18 +204,3 @@ def longest_clip(task: Task, split: str | Sequence[str], labels: Sequence[str]) 
     """The longest clip length every one of `labels` has in `split` (the shortest class maximum)."""
     return int(min(task.clips(split, label=name).length.max() for name in labels))
 
-
-# ---------------------------------------------------------------------------------------------
-# Training helpers and weight files.
-
-def save_weights(path: Path, config: Any, states: dict[str, dict[str, torch.Tensor]]) -> None:
-    """One file: the config (a dataclass, for generate to rebuild the nets) and state dicts."""
-    with atomic_file(path) as tmp:
-        torch.save({"config": asdict(config), "states": states}, tmp)
-
-
-def load_weights(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise DatasetError(f"{path}: missing; run the train stage of this method first")
-    from frgan.train.checkpoint import load_weights as load_tensors_only
-    return load_tensors_only(path)

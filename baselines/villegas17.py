@@ -54,7 +54,7 @@ from frgan.task import Task
 from frgan.train import distributed as dist
 from frgan.train import parts
 from frgan.train.frgan import coarse_clip
-from frgan.train.seeding import derive_seed, seed_everything, step_rng
+from frgan.train.seeding import derive_seed, step_rng
 
 NAME = "villegas17"
 
@@ -105,11 +105,7 @@ def discriminator_losses(d: common.DcganDiscriminator, frame: torch.Tensor, fake
 
 def train(task: Task, cfg: Villegas17Config, folder, checkpoint_every: int, log=None,
           log_every: int = 10) -> MotionForecaster:
-    device = torch.device(cfg.device)
-    seed_everything(derive_seed(cfg.seed, f"{NAME}-init"))
-    dist.check_batch(cfg.batch, NAME)
-    gen = dist.prepare(build_generator(task, cfg).to(device))
-    disc = dist.prepare(build_discriminator(task, cfg).to(device))
+    device, gen, disc = common.seeded_gan(NAME, task, cfg, build_generator, build_discriminator)
     opt_g = parts.adam(gen, cfg.lr, cfg.betas)
     opt_d = parts.adam(disc, cfg.lr, cfg.betas)
     balance = common.GanBalance(cfg.margin)

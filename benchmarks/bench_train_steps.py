@@ -283,7 +283,6 @@ def test_coarse_clip(benchmark, record, tasks, case):
 
 @pytest.mark.parametrize("method", list(BASELINE_CASES))
 def test_baseline_step(benchmark, record, tasks, tmp_path, method):
-    import baselines  # noqa: F401  (registers the baselines)
     from frgan.methods import get_method
     kind, side, clip = BASELINE_CASES[method]
     batch = 32 if CUDA else CPU_BATCH
@@ -320,7 +319,6 @@ def test_smoke_profile_step(benchmark, record, smoke_task, tmp_path, method):
     """Each method's training step at the smoke profile (faces 32 px, width 8, batch 8), what
     `dvc repro` runs by default, with the default torch threads (one per core) and with one
     thread; times the profile's step count = the training part of its train@faces-synth stage."""
-    import baselines  # noqa: F401  (registers the baselines)
     from frgan.methods import get_method
     task, params = smoke_task
     size = params.size

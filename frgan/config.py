@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 DATASET_NAMES = ("faces-synth", "actors-synth", "mug", "penn")
 ACTOR_DATASETS = ("actors-synth", "penn")  # joint heatmaps + pose LSTM, MSE/PSNR (Table 3)
+Precision = Literal["fp32", "bf16"]   # train.precision; frgan/train/accel.py applies it
 
 
 class ParamsError(ValueError):
@@ -210,7 +211,7 @@ class Train(_Strict):
     # Speed switches of FRGAN's G_M / G_R training (frgan/train/accel.py); fp32 eager, no
     # prefetch is the default and what the committed numbers were made with. The baselines
     # train fp32 eager whatever these say; generation always runs fp32 eager.
-    precision: Literal["fp32", "bf16"] = "fp32"   # bf16: autocast forward passes and losses
+    precision: Precision = "fp32"                 # bf16: autocast forward passes and losses
     compile: bool = False                         # torch.compile the generators (critics stay eager)
     channels_last: bool = False                   # NHWC / NDHWC weights and batches
     prefetch: int = Field(default=0, ge=0, le=8)  # batches a thread prepares ahead; same numbers with any

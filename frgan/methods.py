@@ -2,13 +2,13 @@
 
 A method trains on a task's training splits and generates the test videos from what the task
 gives it (the input frame and the condition sequence). FRGAN's variants are configurations of
-one implementation, not copied modules; the baselines (issue 7) register here the same way.
+one implementation, not copied modules; the baselines register here the same way.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Literal, Optional
 
 import numpy as np
 import pandas as pd
@@ -16,15 +16,14 @@ import torch
 
 from frgan.config import Params, ParamsError
 from frgan.data.clipstore import TRAIN_SPLITS
-from frgan.io import atomic_file
 from frgan.losses import LossWeights
 from frgan.task import Task
+from frgan.train.loop import Log
 
-Log = Callable[[int, dict[str, float]], None]
 
 
 # ---------------------------------------------------------------------------------------------
-# The training budget (issue 17: every method on the same footing). Every method trains on the
+# The training budget: every method on the same footing. Every method trains on the
 # clips of TRAIN_SPLITS (gm + gr) with gm_steps + gr_steps generator steps at the profile's
 # batch: FRGAN as the paper's two stages (G_M on gm for gm_steps, then G_R on gr for gr_steps),
 # every one-network method on the union for the sum.
@@ -148,38 +147,29 @@ class FrganVariant(Method):
         return make_budget(distinct_clips(*tables), steps, cfg.batch, *([gm] if gr is None else [gm, gr]))
 
     def train(self, task, params, out, checkpoints, log) -> Budget:
-        from frgan.train import frgan as fr
+        from frgan.train import frgan as fr, parts
         cfg = self.config(task, params)
         every = params.train.checkpoint_every
         gm = fr.train_gm(task, cfg, checkpoints, every, log, params.train.log_every)
-        _save(out / "gm.pt", gm, cfg)
+        parts.save_weights(out / "gm.pt", _config(cfg), task, {"gm": gm})
         from PIL import Image
         Image.fromarray(fr.sample_grid(task, cfg, gm)).save(out / "samples-gm.png")
         gr = None
         if self.refine:
             gr = fr.train_gr(task, cfg, gm, checkpoints, every, log, params.train.log_every)
-            _save(out / "gr.pt", gr, cfg)
+            parts.save_weights(out / "gr.pt", _config(cfg), task, {"gr": gr})
         return self.budget(task, cfg, gm, gr)
 
     def generate(self, task, params, trained, cond_key="cond") -> np.ndarray:
-        from frgan.train import frgan as fr
+        from frgan.train import frgan as fr, parts
         cfg = self.config(task, params)
-        gm = _load(trained / "gm.pt", fr.build_gm(task, cfg))
-        gr = _load(trained / "gr.pt", fr.build_gr(task, cfg)) if self.refine else None
+        gm = parts.load_state(trained / "gm.pt", "gm", fr.build_gm(task, cfg))
+        gr = parts.load_state(trained / "gr.pt", "gr", fr.build_gr(task, cfg)) if self.refine else None
         return fr.generate(task, cfg, gm, gr, cond_key)
 
 
-def _save(path: Path, module: torch.nn.Module, cfg) -> None:
-    with atomic_file(path) as tmp:
-        torch.save({"config": {**asdict(cfg), "weights": asdict(cfg.weights)},
-                    "state": module.state_dict()}, tmp)
-
-
-def _load(path: Path, module: torch.nn.Module) -> torch.nn.Module:
-    from frgan.train.checkpoint import load_weights   # weights_only: a crafted pickle is refused
-    payload = load_weights(path)
-    module.load_state_dict(payload["state"])
-    return module.eval()
+def _config(cfg) -> dict:
+    return {**asdict(cfg), "weights": asdict(cfg.weights)}
 
 
 register(FrganVariant("frgan", "G_M (dense, residual mask) + G_R: the full model",
@@ -193,7 +183,7 @@ register(FrganVariant("frgan-diff-map", "G_M (dense) with the eq. 1 difference m
 
 
 # ---------------------------------------------------------------------------------------------
-# The floor (issue 17): copy the input frame into every output frame. Not in the paper; every
+# The floor: copy the input frame into every output frame. Not in the paper; every
 # method should beat it in MSE, and its ACD-I and ACD-C are 0 by construction (a still video has
 # the input's identity in every frame), which is why the paper's Table 1 has a Reference row.
 

@@ -174,7 +174,7 @@ class Task:
 
     def sample_anchored_windows(self, split: str | Sequence[str], batch: int, length: int, horizon: int,
                                 rng: np.random.Generator, label: Optional[str] = None, device=None):
-        """G_R training windows forecast from as far back as at test time (issue 17, item 3).
+        """G_R training windows forecast from as far back as at test time.
 
         At test, G_M forecasts every one of the T = `horizon` frames from the one input frame and
         G_R refines them in consecutive windows of K = `length` (`refine_long_clip`), so window w

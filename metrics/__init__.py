@@ -7,27 +7,24 @@ at import time: dlib and torch load only when an embedder is constructed.
 Public API
 ----------
 Pixel metrics (``metrics.pixel``), per frame, values in [0, 1] (uint8 / 255):
-    ``mse``, ``psnr``, ``ssim``, ``pixel_metrics``, ``cap_psnr``, ``PSNR_CAP_DB``,
-    ``PixelAccumulator`` (streaming).
+    ``mse``, ``psnr``, ``ssim``, ``pixel_metrics``, ``cap_psnr``, ``PSNR_CAP_DB``.
 ACD (``metrics.acd``), per video, on embeddings (N, T, D):
-    ``acd_i``, ``acd_c``, ``identity_distances``, ``l2_normalise``, ``ACDAccumulator``.
+    ``acd_i``, ``acd_c``, ``identity_distances``, ``l2_normalise``.
 Embedders (``metrics.embedders``), registered by name:
     ``create_embedder(name="dlib", **kwargs)``, ``list_embedders``, ``register_embedder``;
     ``embedder.embed(frames (N, T, H, W, 3)) -> FrameEmbeddings(vectors (N, T, D), fell_back)``.
 Statistics and tables (``metrics.stats``):
     ``bootstrap_mean``, ``bootstrap_mean_over_seeds``, ``paired_difference``,
-    ``frame_table``, ``video_table``, ``summary_table``, ``seeds_summary_table``,
+    ``frame_table``, ``video_table``, ``summary_table``,
     ``compare_methods``.
 
-Typical ACD evaluation::
+Typical ACD evaluation (metrics/scoring.py does this for the evaluate and reference stages)::
 
     embedder = create_embedder("dlib")
-    acc = ACDAccumulator()
-    for generated, input_frames in batches:            # (B, T, H, W, 3), (B, H, W, 3)
-        e_gen = embedder.embed(generated).vectors       # embed every generated frame once
-        e_in = embedder.embed(input_frames).vectors     # (cache these for real frames)
-        acc.update(e_gen, e_in)
-    acc.result(), embedder.describe()                   # describe(): frames that fell back
+    e_gen = embedder.embed(generated).vectors            # (N, T, D): every generated frame once
+    e_in = embedder.embed(input_frames[:, None]).vectors[:, 0]   # (N, D): the input frames
+    acd_i(e_gen, e_in), acd_c(e_gen)                     # one value per video
+    embedder.describe()                                  # frames that fell back
 
 Embeddings and unit length
 --------------------------
@@ -81,7 +78,7 @@ Measured dlib distances on the synthetic renders of ``metrics.embedders.syntheti
 length, 3 example identities, renders shifted by 1-2 px): same identity 0.04-0.13 (mean
 0.08), different identities 0.28-0.43 (mean 0.37) at 64 px, all frames detected.
 """
-from .acd import ACDAccumulator, acd_c, acd_i, identity_distances, l2_normalise
+from .acd import acd_c, acd_i, identity_distances, l2_normalise
 from .embedders import (
     DEFAULT_EMBEDDER,
     Embedder,
@@ -94,7 +91,6 @@ from .embedders import (
 )
 from .pixel import (
     PSNR_CAP_DB,
-    PixelAccumulator,
     cap_psnr,
     mse,
     pixel_metrics,
@@ -110,16 +106,15 @@ from .stats import (
     compare_methods,
     frame_table,
     paired_difference,
-    seeds_summary_table,
     summary_table,
     video_table,
 )
 
 __all__ = [
-    "ACDAccumulator", "DEFAULT_EMBEDDER", "Embedder", "Estimate", "FrameEmbeddings",
-    "MissingWeightsError", "PSNR_CAP_DB", "PairedComparison", "PixelAccumulator", "acd_c", "acd_i",
+    "DEFAULT_EMBEDDER", "Embedder", "Estimate", "FrameEmbeddings",
+    "MissingWeightsError", "PSNR_CAP_DB", "PairedComparison", "acd_c", "acd_i",
     "bootstrap_mean", "bootstrap_mean_over_seeds", "cap_psnr", "compare_methods", "create_embedder",
     "frame_table", "identity_distances", "is_valid_embedder", "l2_normalise", "list_embedders",
     "mse", "paired_difference", "pixel_metrics", "psnr", "psnr_from_mse", "register_embedder",
-    "seeds_summary_table", "ssim", "summary_table", "video_table",
+    "ssim", "summary_table", "video_table",
 ]

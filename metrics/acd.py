@@ -9,13 +9,10 @@ with frames t = 1..T and input (conditioning) frame embedding e_in:
 
 The functions here are pure formulas on arrays, vectorised over a batch of videos; they do
 not normalise. ``emb_generated`` holds exactly the frames to score: whether a copy of the
-input frame at t = 0 belongs to them is the evaluation's choice (it adds a 0 to ACD-I's mean). ``ACDAccumulator`` keeps per-video scores and running sums over batches.
+input frame at t = 0 belongs to them is the evaluation's choice (it adds a 0 to ACD-I's mean).
 Embeddings holding NaN or inf are refused with the array named (``metrics.checks``).
 """
 from __future__ import annotations
-
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -79,65 +76,3 @@ def acd_c(emb) -> np.ndarray:
         pair_distances = np.linalg.norm(chunk[:, first] - chunk[:, second], axis=-1)
         result[start:start + videos_per_chunk] = pair_distances.mean(axis=1)
     return result
-
-
-@dataclass
-class ACDAccumulator:
-    """Streaming ACD-I / ACD-C over batches of embedded videos.
-
-    ``update(emb_generated (B, T, D), emb_input (B, D))`` keeps one row per video (id, class,
-    ACD-I, ACD-C) and running sums of the per-frame identity distance per time step, never the
-    embeddings themselves. ``result()`` is the mean over videos of the per-video scores.
-    """
-
-    _rows: list[dict] = field(default_factory=list)
-    _step_sums: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    _step_counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    def update(self, emb_generated, emb_input, video_ids: Sequence | None = None,
-               classes: Sequence | None = None) -> None:
-        distances = identity_distances(emb_generated, emb_input)
-        per_video_acd_i = distances.mean(axis=1)
-        per_video_acd_c = acd_c(emb_generated)
-        first_index = len(self._rows)
-        for i in range(distances.shape[0]):
-            self._rows.append({
-                "video": video_ids[i] if video_ids is not None else first_index + i,
-                "class": classes[i] if classes is not None else None,
-                "acd_i": float(per_video_acd_i[i]),
-                "acd_c": float(per_video_acd_c[i]),
-            })
-        self._add_step_sums(distances)
-
-    def _add_step_sums(self, distances: np.ndarray) -> None:
-        n_steps = distances.shape[1]
-        if n_steps > self._step_sums.size:  # videos may be longer than any seen so far
-            grow = n_steps - self._step_sums.size
-            self._step_sums = np.pad(self._step_sums, (0, grow))
-            self._step_counts = np.pad(self._step_counts, (0, grow))
-        self._step_sums[:n_steps] += distances.sum(axis=0)
-        self._step_counts[:n_steps] += distances.shape[0]
-
-    @property
-    def n_videos(self) -> int:
-        return len(self._rows)
-
-    def result(self) -> dict[str, float]:
-        """Mean over videos of ACD-I and ACD-C."""
-        if not self._rows:
-            raise ValueError("no videos accumulated")
-        return {
-            "acd_i": float(np.mean([row["acd_i"] for row in self._rows])),
-            "acd_c": float(np.mean([row["acd_c"] for row in self._rows])),
-            "n_videos": self.n_videos,
-        }
-
-    def per_step(self) -> np.ndarray:
-        """Mean ||e_t - e_in||_2 at every time step t over the videos that reach t."""
-        return self._step_sums / self._step_counts
-
-    def per_video(self):
-        """One row per video (pandas DataFrame)."""
-        import pandas as pd  # only needed for the table
-
-        return pd.DataFrame(self._rows)

@@ -30,7 +30,7 @@ Infinite PSNR
 -------------
 PSNR of identical frames is +inf (MSE = 0). ``psnr`` returns ``np.inf`` for them explicitly
 (no division-by-zero warning). Averages cannot take inf, so every aggregate in this package
-(``PixelAccumulator``, ``metrics.stats``) first caps per-frame PSNR at ``PSNR_CAP_DB``
+(``metrics.stats``) first caps per-frame PSNR at ``PSNR_CAP_DB``
 (100 dB) and counts how many frames were capped. Why cap rather than exclude: excluding drops
 exactly the best frames (biasing the mean down and giving videos different frame counts),
 while a cap keeps every frame and is deterministic. Why 100 dB: it lies above every finite
@@ -41,9 +41,6 @@ capped frame still moves a video's mean a lot (a 100 dB frame among 31 frames at
 2.5 dB): whether a copy of the input frame at t = 0 is scored is the evaluation's decision.
 """
 from __future__ import annotations
-
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
@@ -311,79 +308,3 @@ def pixel_metrics(generated, target, with_ssim: bool = True) -> dict[str, np.nda
     if with_ssim:
         scores["ssim"] = ssim(generated, target)
     return scores
-
-
-@dataclass
-class PixelAccumulator:
-    """Streaming MSE / PSNR / SSIM over batches of videos.
-
-    ``update(generated, target)`` takes ``(B, T, H, W, C)`` batches and keeps only
-    - one row per video (its id, class, per-video means, number of capped PSNR frames), and
-    - running sums per time step (for per-frame curves),
-    so frames are never held beyond one batch. Per-video PSNR is the mean over frames of
-    ``min(PSNR_t, psnr_cap_db)``; MSE and SSIM are plain means over frames.
-    """
-
-    with_ssim: bool = True
-    psnr_cap_db: float = PSNR_CAP_DB
-    _rows: list[dict] = field(default_factory=list)
-    _step_sums: dict[str, np.ndarray] = field(default_factory=dict)
-    _step_counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    def update(self, generated, target, video_ids: Sequence | None = None,
-               classes: Sequence | None = None) -> None:
-        scores = pixel_metrics(generated, target, with_ssim=self.with_ssim)
-        if scores["mse"].ndim != 2:
-            raise ValueError("PixelAccumulator.update expects (B, T, H, W, C) frames")
-        capped_frames = np.isinf(scores["psnr"]).sum(axis=1)
-        scores["psnr"] = cap_psnr(scores["psnr"], self.psnr_cap_db)
-        self._add_rows(scores, capped_frames, video_ids, classes)
-        self._add_step_sums(scores)
-
-    def _add_rows(self, scores, capped_frames, video_ids, classes) -> None:
-        batch_size = scores["mse"].shape[0]
-        first_index = len(self._rows)
-        for i in range(batch_size):
-            row = {
-                "video": video_ids[i] if video_ids is not None else first_index + i,
-                "class": classes[i] if classes is not None else None,
-            }
-            row.update({name: float(values[i].mean()) for name, values in scores.items()})
-            row["psnr_capped_frames"] = int(capped_frames[i])
-            self._rows.append(row)
-
-    def _add_step_sums(self, scores) -> None:
-        n_steps = scores["mse"].shape[1]
-        if n_steps > self._step_counts.size:  # videos may be longer than any seen so far
-            grow = n_steps - self._step_counts.size
-            self._step_counts = np.pad(self._step_counts, (0, grow))
-            for name in list(self._step_sums):
-                self._step_sums[name] = np.pad(self._step_sums[name], (0, grow))
-        for name, values in scores.items():
-            sums = self._step_sums.setdefault(name, np.zeros(self._step_counts.size))
-            sums[:n_steps] += values.sum(axis=0)
-        self._step_counts[:n_steps] += scores["mse"].shape[0]
-
-    @property
-    def n_videos(self) -> int:
-        return len(self._rows)
-
-    def result(self) -> dict[str, float]:
-        """Mean over videos of each per-video score, plus the number of capped PSNR frames."""
-        if not self._rows:
-            raise ValueError("no videos accumulated")
-        names = [name for name in PIXEL_METRICS if name in self._rows[0]]
-        summary = {name: float(np.mean([row[name] for row in self._rows])) for name in names}
-        summary["psnr_capped_frames"] = int(sum(row["psnr_capped_frames"] for row in self._rows))
-        summary["n_videos"] = self.n_videos
-        return summary
-
-    def per_step(self) -> dict[str, np.ndarray]:
-        """Mean of each metric at every time step t over the videos that reach t."""
-        return {name: sums / self._step_counts for name, sums in self._step_sums.items()}
-
-    def per_video(self):
-        """One row per video (pandas DataFrame)."""
-        import pandas as pd  # only needed for the table
-
-        return pd.DataFrame(self._rows)

@@ -17,6 +17,8 @@ are strongly correlated).
   Wilcoxon signed-rank test on d (scipy, default: no normality assumption on d, robust to a
   few extreme videos) or from the paired bootstrap (``test="bootstrap"``:
   p = min(1, 2 min(P*(mean d* <= 0), P*(mean d* >= 0)))).
+* ``wilson_interval``: a binomial proportion k/n (the user study's preference shares) with
+  Wilson's score interval, which stays inside [0, 1] and is sensible at k = 0, k = n and small n.
 
 All resampling is seeded (``seed``); non-finite scores are refused (cap PSNR first, see
 ``metrics.pixel``).
@@ -145,6 +147,23 @@ def _wilcoxon_p(differences: np.ndarray) -> float:
     return float(scipy_stats.wilcoxon(differences, alternative="two-sided").pvalue)
 
 
+def wilson_interval(successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval of the proportion p = k/n (k successes in n trials), with z the
+    normal's (1 + confidence) / 2 quantile:
+
+        center = (p + z^2 / (2n)) / (1 + z^2 / n)
+        half   = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / (4 n^2))
+
+    It treats the trials as independent; answers that cluster (by question, by rater) make the
+    true uncertainty larger. scipy.stats.binomtest computes it (exactly 0 at k = 0, 1 at k = n).
+    """
+    if n <= 0:
+        raise ValueError("n must be positive")
+    from scipy.stats import binomtest   # here: scipy.stats takes 0.5 s to import
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
 # ---------------------------------------------------------------- tables (pandas)
 
 def frame_table(scores: Mapping[str, np.ndarray], video_ids: Sequence | None = None,
@@ -199,18 +218,6 @@ def summary_table(videos: pd.DataFrame, metrics: Sequence[str], by: str | None =
             estimate = bootstrap_mean(group[metric], n_resamples, confidence, seed)
             row = {by: group_name} if by is not None else {}
             rows.append({**row, "metric": metric, **estimate.as_dict()})
-    return pd.DataFrame(rows)
-
-
-def seeds_summary_table(videos_by_seed: Mapping[object, pd.DataFrame], metrics: Sequence[str],
-                        n_resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE,
-                        seed: int = 0) -> pd.DataFrame:
-    """Per metric: mean over training seeds with the two-level bootstrap interval."""
-    rows = []
-    for metric in metrics:
-        per_seed = [table[metric] for table in videos_by_seed.values()]
-        estimate = bootstrap_mean_over_seeds(per_seed, n_resamples, confidence, seed)
-        rows.append({"metric": metric, **estimate.as_dict(), "n_seeds": len(per_seed)})
     return pd.DataFrame(rows)
 
 

@@ -81,7 +81,7 @@ def test_vgan_video_is_mask_blend_of_the_streams(mask_bias, stream):
 def test_vgan_trains_one_network_per_label(task, params, tmp_path):
     method = get_method("vgan")
     method.train(task, params, tmp_path / "out", tmp_path / "ckpt", log=None)
-    payload = vg.load_weights(tmp_path / "out" / vgan.WEIGHTS)
+    payload = parts.load_weights(tmp_path / "out" / vgan.WEIGHTS)
     labels = sorted(task.store.meta["labels"])
     assert sorted(payload["states"]) == labels
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == labels

@@ -192,7 +192,6 @@ def test_a_profile_sets_baseline_knobs_over_train_baselines_knob_by_knob():
 
 
 def test_baseline_knobs_reach_the_config_typed():
-    import baselines  # noqa: F401  (registers the baselines)
     from baselines.common import with_knobs
     from baselines.mathieu import MathieuConfig
     from baselines.villegas17 import Villegas17Config

@@ -229,7 +229,7 @@ def gm_runs(tmp_path_factory):
 
 
 def _weights(root: Path) -> dict:
-    return torch.load(root / "models" / STAGE_RUN / "gm.pt", weights_only=True)["state"]
+    return torch.load(root / "models" / STAGE_RUN / "gm.pt", weights_only=True)["states"]["gm"]
 
 
 def _gm_zero_gradient_names(root: Path) -> set[str]:
@@ -329,7 +329,6 @@ def _tiny_params(one_step: bool = False):
 
 def _worker(data: Path, out: Path) -> None:
     """Train every method on the tiny task; rank 0 writes weights and logs to `out`."""
-    import baselines  # noqa: F401  (registers the baselines)
     from frgan.methods import get_method
     torch.set_num_threads(1)
     dist.init("cpu")
@@ -355,7 +354,7 @@ def _networks(name: str, folder: Path, task, params):
     from baselines import mathieu, mcnet, mocogan, vgan, villegas17
     from baselines import video_gan as vg
     from frgan.methods import get_method
-    from frgan.train import frgan as fr
+    from frgan.train import frgan as fr, parts
     g = torch.Generator().manual_seed(2)
     rand = lambda *shape: torch.rand(*shape, generator=g, dtype=torch.float64) * 2 - 1
     b, s = 4, task.size
@@ -368,24 +367,24 @@ def _networks(name: str, folder: Path, task, params):
     if name == "frgan":
         cfg = get_method(name).config(task, params)
         _, _, coarse, cond_clip = task.sample_windows("gr", b, cfg.clip_len, np.random.default_rng(3))
-        yield ("gm", torch.load(folder / "gm.pt", weights_only=True)["state"], fr.build_gm(task, cfg), gm_forward)
-        yield ("gr", torch.load(folder / "gr.pt", weights_only=True)["state"], fr.build_gr(task, cfg),
+        yield ("gm", parts.load_weights(folder / "gm.pt")["states"]["gm"], fr.build_gm(task, cfg), gm_forward)
+        yield ("gr", parts.load_weights(folder / "gr.pt")["states"]["gr"], fr.build_gr(task, cfg),
                on(lambda net, *x: outputs(net(*x)), coarse, cond_clip))
     elif name in ("villegas17", "mcnet", "mathieu"):
         method = get_method(name)
         cfg = method.config(task, params)
-        state = torch.load(folder / "generator.pt", weights_only=True)["state"]
+        state = parts.load_weights(folder / "generator.pt")["states"]["generator"]
         forward = {"villegas17": gm_forward, "mcnet": on(lambda net, x: net(x, 2), first),
                    "mathieu": on(lambda net, x: net(mathieu.pyramid(x)), first)}[name]
         yield (name, state, method.build(task, cfg), forward)
     elif name == "vgan":
-        payload = vg.load_weights(folder / vgan.WEIGHTS)
+        payload = parts.load_weights(folder / vgan.WEIGHTS)
         frames = payload["config"]["frames"]
         for label, state in payload["states"].items():
             yield (f"vgan/{label}", state, vgan.VganGenerator(s, frames, width=payload["config"]["width"]),
                    on(lambda net, x: tuple(net(x)), first))
     elif name == "mocogan":
-        payload = vg.load_weights(folder / mocogan.WEIGHTS)
+        payload = parts.load_weights(folder / mocogan.WEIGHTS)
         cfg = mocogan._config_from(payload["config"], "cpu")
         category = vg.one_hot(torch.arange(b) % len(cfg.labels), len(cfg.labels)).double()
         h0, eps = rand(b, cfg.motion_dim), rand(b, cfg.frames, cfg.motion_dim)

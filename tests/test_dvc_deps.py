@@ -24,7 +24,7 @@ import yaml
 
 from tests.conftest import REPO
 
-PACKAGES = ("pipelines", "frgan", "baselines", "metrics")
+PACKAGES = ("pipelines", "frgan", "baselines", "metrics", "reporting")
 
 # The one import edge not followed for every stage: `_stage.registered_methods` imports the
 # method registry (frgan.methods, which imports every baseline: all the model code) only to check
@@ -199,12 +199,26 @@ def test_the_closure_follows_lazy_imports_and_registries():
 
 
 def test_no_stage_module_imports_another():
-    """pipelines/ is the DVC graph (issue 19): what two stages share lives in a package or in a
-    non-stage helper (pipelines/_stage.py, paths.py, task.py), never in another stage's module."""
+    """pipelines/ is the DVC graph: what two stages share lives in a package or in a non-stage
+    helper (pipelines/_stage.py), never in another stage's module."""
     stages = {module_file(m) for m in stage_modules(load_dvc()).values()}
     crossings = sorted(f"{a.relative_to(REPO)} imports {b.relative_to(REPO)}"
                        for a in stages for b in imported_files(a) if b in stages and b != a)
     assert crossings == []
+
+
+# The stage layer parses params, calls package code and writes outs; a module past this has
+# library code that belongs in a package (frgan/, baselines/, metrics/, reporting/).
+STAGE_LAYER_MAX_LINES = 200
+
+
+def test_the_stage_layer_is_thin():
+    lengths = {path.name: len(path.read_text().splitlines()) for path in (REPO / "pipelines").glob("*.py")}
+    assert {name: n for name, n in lengths.items() if n > STAGE_LAYER_MAX_LINES} == {}
+    upward = sorted(f"{path.relative_to(REPO)} imports {file.relative_to(REPO)}"
+                    for package in PACKAGES if package != "pipelines" for path in (REPO / package).rglob("*.py")
+                    for file in imported_files(path) if file.is_relative_to(REPO / "pipelines"))
+    assert upward == []   # packages never import the stage layer
 
 
 def test_prepare_depends_on_its_raw_tree_manifest():

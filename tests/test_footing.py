@@ -13,7 +13,6 @@ import sqlite3
 import numpy as np
 import pytest
 
-import baselines  # noqa: F401  (registers the baselines)
 from baselines import common, mocogan, vgan
 from frgan.data.clipstore import TRAIN_SPLITS, ClipStore
 from frgan.data.errors import DatasetError

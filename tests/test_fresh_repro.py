@@ -4,7 +4,7 @@ A clean clone of HEAD (what CI checks out) runs `dvc repro --force` at the shipp
 (every stage reruns: prepare, conditions, all methods' train/generate/evaluate, reference,
 report), then `python -m pipelines.check`: every headline number must be within tolerance of
 the committed reports/expected/smoke.json's numbers for this kind of machine (smoke numbers differ
-between CPUs; on a kind with none the gate says it cannot judge, see pipelines/check.py).
+between CPUs; on a kind with none the gate says it cannot judge, see reporting/gate.py).
 
 Determinism: the committed metrics JSONs, per-frame and per-video CSVs and tables were written by a fresh
 repro too. On the same kind of CPU (same model, torch build, SIMD level and thread count as
@@ -32,12 +32,12 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.check import machine_fingerprint
+from reporting.gate import machine_fingerprint
 from tests.conftest import REPO
 
 COMPARED = ("reports/metrics", "reports/plots", "reports/videos", "reports/tables", "dvc.lock")
 # The budget table's wall time (seconds a train stage ran, read from MLflow) differs on every run:
-# masked in these files, and only that column (pipelines/report.py names it).
+# masked in these files, and only that column (reporting/budget.py names it).
 WALL_TIME_MD = ("reports/tables/budget.md", "Wall time (s)")
 WALL_TIME_CSV = ("reports/tables/budget.csv", "wall_time_s")
 MASK = "*"

@@ -140,7 +140,6 @@ def learning_verdict(task, method: str, folder: Path) -> dict:
     compare its per-item MSE with copy-input's."""
     from frgan.methods import get_method
     from metrics.stats import paired_difference
-    import baselines  # noqa: F401  (registers the baselines)
     params = tiny_cpu_params(method)
     out, checkpoints = folder / "model", folder / "checkpoints"
     out.mkdir(parents=True, exist_ok=True)
@@ -191,9 +190,8 @@ def describe(verdict: dict) -> str:
 
 
 def learning_methods() -> list[str]:
-    from frgan.methods import METHODS
-    import baselines  # noqa: F401
-    return [name for name in METHODS if name not in NOT_LEARNING]
+    from frgan.methods import registered
+    return [name for name in registered() if name not in NOT_LEARNING]
 
 
 # Methods that do not pass yet, each with what was measured (issue 18). Strict (but for

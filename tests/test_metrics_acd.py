@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from metrics.acd import ACDAccumulator, acd_c, acd_i, identity_distances, l2_normalise
+from metrics.acd import acd_c, acd_i, identity_distances, l2_normalise
 
 
 def loop_acd_i(emb_generated, emb_input):
@@ -62,33 +62,18 @@ def test_unit_vectors_and_shape_errors(embeddings):
         acd_i(generated, inputs[:3])
 
 
-def test_accumulator_streams_batches(embeddings):
-    generated, inputs = embeddings
-    accumulator = ACDAccumulator()
-    accumulator.update(generated[:4], inputs[:4], classes=["a"] * 4)
-    accumulator.update(generated[4:], inputs[4:], classes=["b"] * 2)
-    result = accumulator.result()
-    assert result["n_videos"] == 6
-    assert result["acd_i"] == pytest.approx(loop_acd_i(generated, inputs).mean())
-    assert result["acd_c"] == pytest.approx(loop_acd_c(generated).mean())
-    np.testing.assert_allclose(accumulator.per_step(), identity_distances(generated, inputs).mean(axis=0))
-    table = accumulator.per_video()
-    assert list(table["video"]) == list(range(6)) and list(table["class"]) == ["a"] * 4 + ["b"] * 2
-
-
 # ------------------------------------------------------------------ NaN and infinity (issue 17, item 6)
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize("entry, which", [
     ("identity_distances", "emb_generated"), ("identity_distances", "emb_input"),
     ("acd_i", "emb_generated"), ("acd_i", "emb_input"), ("acd_c", "emb"),
-    ("ACDAccumulator", "emb_generated"), ("ACDAccumulator", "emb_input"), ("l2_normalise", "embeddings")])
+    ("l2_normalise", "embeddings")])
 def test_nan_and_inf_embeddings_are_refused_with_the_array_named(embeddings, entry, which, bad):
     generated, inputs = embeddings[0].copy(), embeddings[1].copy()
     (inputs if which == "emb_input" else generated)[2, -1] = bad
     call = {"identity_distances": lambda: identity_distances(generated, inputs),
             "acd_i": lambda: acd_i(generated, inputs), "acd_c": lambda: acd_c(generated),
-            "ACDAccumulator": lambda: ACDAccumulator().update(generated, inputs),
             "l2_normalise": lambda: l2_normalise(generated)}[entry]
     with pytest.raises(ValueError, match=rf"^{which}: \d+ NaN and \d+ infinite values"):
         call()

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
-from metrics.pixel import PSNR_CAP_DB, PixelAccumulator, cap_psnr, mse, pixel_metrics, psnr, ssim
+from metrics.pixel import PSNR_CAP_DB, cap_psnr, mse, pixel_metrics, psnr, ssim
 
 TOLERANCE = 1e-6
 
@@ -102,41 +102,11 @@ def test_paper_scale_range_is_enforced(rng):
         mse(np.zeros((1, 8, 8, 3), np.int32), np.zeros((1, 8, 8, 3), np.int32))
 
 
-def test_accumulator_streams_batches_like_one_pass(rng):
-    target = rng.integers(0, 256, (5, 4, 16, 16, 3), dtype=np.uint8)
-    generated = np.clip(target.astype(int) + rng.integers(-20, 21, target.shape), 0, 255).astype(np.uint8)
-    generated[0, 0] = target[0, 0]  # one identical frame: capped PSNR
-    accumulator = PixelAccumulator()
-    accumulator.update(generated[:2], target[:2], video_ids=["a", "b"], classes=["x", "y"])
-    accumulator.update(generated[2:], target[2:], video_ids=["c", "d", "e"], classes=["x", "y", "x"])
-
-    scores = pixel_metrics(generated, target)
-    result = accumulator.result()
-    assert result["n_videos"] == 5 and result["psnr_capped_frames"] == 1
-    assert result["mse"] == pytest.approx(scores["mse"].mean(axis=1).mean())
-    assert result["ssim"] == pytest.approx(scores["ssim"].mean(axis=1).mean())
-    assert result["psnr"] == pytest.approx(cap_psnr(scores["psnr"]).mean(axis=1).mean())
-    np.testing.assert_allclose(accumulator.per_step()["mse"], scores["mse"].mean(axis=0))
-    table = accumulator.per_video()
-    assert list(table["video"]) == ["a", "b", "c", "d", "e"] and table.loc[0, "psnr_capped_frames"] == 1
-
-
-def test_accumulator_handles_videos_of_different_lengths(rng):
-    accumulator = PixelAccumulator(with_ssim=False)
-    short, long_ = rng.random((1, 2, 8, 8, 3)), rng.random((1, 4, 8, 8, 3))
-    accumulator.update(short, short * 0.5)
-    accumulator.update(long_, long_ * 0.5)
-    steps = accumulator.per_step()["mse"]
-    assert steps.shape == (4,)
-    np.testing.assert_allclose(steps[2:], mse(long_, long_ * 0.5)[0, 2:])
-
-
 # ------------------------------------------------------------------ NaN and infinity (issue 17, item 6)
 
 ENTRY_POINTS = {
     "mse": mse, "psnr": psnr, "ssim": ssim, "pixel_metrics": pixel_metrics,
     "pixel_metrics-no-ssim": lambda g, t: pixel_metrics(g, t, with_ssim=False),
-    "PixelAccumulator": lambda g, t: PixelAccumulator().update(g, t),
 }
 
 

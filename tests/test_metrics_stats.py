@@ -1,4 +1,9 @@
-"""Bootstrap intervals, the two-level seed bootstrap, paired tests and the pandas tables."""
+"""Bootstrap intervals, the two-level seed bootstrap, paired tests, the pandas tables and the
+Wilson interval."""
+import math
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,10 +15,11 @@ from metrics.stats import (
     compare_methods,
     frame_table,
     paired_difference,
-    seeds_summary_table,
     summary_table,
     video_table,
+    wilson_interval,
 )
+from tests.conftest import REPO
 
 
 @pytest.fixture
@@ -88,12 +94,9 @@ def test_frame_video_and_class_tables(rng):
     assert golf_mse["mean"] == pytest.approx(scores["mse"][:2].mean())
 
 
-def test_tables_without_classes_and_over_seeds(rng):
-    by_seed = {seed: video_table(frame_table(per_frame_scores(rng))) for seed in range(3)}
-    overall = summary_table(by_seed[0], ["mse"], n_resamples=100)
+def test_summary_table_without_classes(rng):
+    overall = summary_table(video_table(frame_table(per_frame_scores(rng))), ["mse"], n_resamples=100)
     assert overall.loc[0, "n"] == 4 and overall.loc[0, "metric"] == "mse"
-    seeds = seeds_summary_table(by_seed, ["mse", "psnr"], n_resamples=100)
-    assert list(seeds["n_seeds"]) == [3, 3]
 
 
 def test_compare_methods_pairs_on_video_ids():
@@ -103,3 +106,38 @@ def test_compare_methods_pairs_on_video_ids():
     assert comparison.mean_difference == pytest.approx(-0.01)
     with pytest.raises(ValueError, match="same videos"):
         compare_methods(a, b.iloc[:5], "mse")
+
+
+def _wilson_closed_form(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The textbook formula (z: the normal's 97.5% quantile), clipped to [0, 1]."""
+    p = k / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+@pytest.mark.parametrize("k, n", [(0, 1), (1, 1), (0, 10), (5, 10), (8, 10), (10, 10), (1, 3),
+                                  (0, 54), (17, 36), (54, 54), (81, 100), (0, 1000), (1000, 1000)])
+def test_wilson_interval_is_the_closed_form(k, n):
+    # scipy's arithmetic differs from the formula's in the last bit (<= 3e-16); at k = 0 and
+    # k = n it gives 0 and 1 exactly where the formula rounds to 2e-19 or 0.9999999999999999.
+    assert wilson_interval(k, n) == pytest.approx(_wilson_closed_form(k, n), abs=1e-15)
+    low, high = wilson_interval(k, n)
+    assert (low == 0.0) == (k == 0) and (high == 1.0) == (k == n)
+
+
+def test_wilson_interval_known_values():
+    assert tuple(round(v, 4) for v in wilson_interval(5, 10)) == (0.2366, 0.7634)
+    assert tuple(round(v, 4) for v in wilson_interval(81, 100)) == (0.7222, 0.8749)
+    low90, high90 = wilson_interval(8, 10, confidence=0.90)
+    low95, high95 = wilson_interval(8, 10)
+    assert low95 < low90 < 0.8 < high90 < high95
+    with pytest.raises(ValueError, match="n must be positive"):
+        wilson_interval(0, 0)
+
+
+def test_metrics_stats_imports_no_scipy_stats_until_used():
+    code = "import sys, metrics.stats; print('scipy.stats' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -62,6 +62,6 @@ def test_repro_of_an_actors_only_graph_runs_to_the_report(actors_only):
 
 
 def test_the_study_needs_a_faces_dataset_and_says_so(actors_only):
-    from pipelines import study
+    from reporting import study
     with pytest.raises(DatasetError, match="study.dataset and report.faces_dataset are both null"):
         study.build(load_params(actors_only / "params.yaml"), actors_only / "study")

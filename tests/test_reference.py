@@ -86,7 +86,7 @@ def test_reference_needs_a_faces_dataset(task):
 
 def test_grid_helpers():
     import torch
-    from pipelines import qualitative
+    from reporting import qualitative
     assert qualitative.pick_items(["a", "a", "b", "c"], 2) == [0, 2]
     assert qualitative.pick_items(["a", "a", "a"], 2) == [0, 1]
     heat = torch.zeros(1, 2, 13, 4, 4)
@@ -101,7 +101,7 @@ def test_grid_of_generated_videos(tmp_path):
     import json as _json
     import torch
     from frgan.task import TestItems
-    from pipelines import qualitative
+    from reporting import qualitative
     n, t = 3, T
     folder = tmp_path / "generated" / "faces-synth" / "frgan" / "seed-1"   # training seed 1's videos
     folder.mkdir(parents=True)

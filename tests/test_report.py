@@ -15,7 +15,14 @@ import yaml
 
 from frgan.config import load_params
 from frgan.data.errors import DatasetError
-from pipelines import report
+from reporting.budget import budget_frame, load_budgets, train_wall_times, write_budget
+from reporting.claims import _table, check_claims, paired_test
+from reporting.figures import acd_points, class_scores, frame_scores
+from reporting.floor import floor_checks
+from reporting.outputs import write_report
+from reporting.results import Interval, load_evaluation, load_evaluations, load_published, load_results
+from reporting.runs import report_key
+from reporting.tables import Cell, build_tables, seeds_text
 from tests.conftest import REPO, run_module
 
 PAPER = REPO.parent / "shared" / "paper" / "frgan-eccv2018.md"
@@ -83,7 +90,7 @@ def test_published_entries_are_complete():
     entries = yaml.safe_load(PUBLISHED.read_text())["numbers"]
     for entry in entries:
         assert entry["direction"] in ("lower", "higher") and entry["source"].startswith(f"Table {entry['table']}")
-    published = report.load_published(PUBLISHED)
+    published = load_published(PUBLISHED)
     assert len(published) == len(entries)   # no duplicate (table, row, column)
 
 
@@ -120,8 +127,8 @@ def fake_metrics(tmp_path):
 
 
 def build(tmp_path, metrics, faces="faces-synth", actors="actors-synth", profile="smoke"):
-    evaluations = report.load_evaluations(metrics)
-    tables, files = report.write_report(evaluations, report.load_published(PUBLISHED), profile, faces, actors,
+    evaluations = load_evaluations(metrics)
+    tables, files = write_report(evaluations, load_published(PUBLISHED), profile, faces, actors,
                                         tmp_path / "tables", tmp_path / "figures", metrics.parent / "plots")
     return {t.spec.number: t for t in tables}, files
 
@@ -149,11 +156,11 @@ def test_missing_methods_show_not_run(tmp_path, fake_metrics):
 
 
 def test_cell_text_formats():
-    interval = report.Interval(0.0112, 0.0100, 0.0120)
-    assert report.Cell(interval, 0.011, "ok").text() == "0.011 ± 0.001 (0.011, +0.000)"
-    assert report.Cell(report.Interval(0.0109, 0.01, 0.012), 0.011, "ok").text() == "0.011 ± 0.001 (0.011, +0.000)"
-    assert report.Cell(interval, None, "ok").text() == "0.011 ± 0.001 (-)"
-    assert report.Cell(None, 0.011, "not measured").text() == "not measured"
+    interval = Interval(0.0112, 0.0100, 0.0120)
+    assert Cell(interval, 0.011, "ok").text() == "0.011 ± 0.001 (0.011, +0.000)"
+    assert Cell(Interval(0.0109, 0.01, 0.012), 0.011, "ok").text() == "0.011 ± 0.001 (0.011, +0.000)"
+    assert Cell(interval, None, "ok").text() == "0.011 ± 0.001 (-)"
+    assert Cell(None, 0.011, "not measured").text() == "not measured"
 
 
 def test_titles_name_the_dataset_the_numbers_came_from(tmp_path, fake_metrics):
@@ -196,21 +203,21 @@ def test_figures_are_written(tmp_path, fake_metrics):
     figures = sorted(p.name for p in files if p.suffix == ".png")
     assert figures == ["acd-faces.png", "psnr-per-class.png", "psnr-per-frame.png", "published-vs-reproduced.png"]
     assert all(p.stat().st_size > 0 for p in files)
-    assert report.class_scores(report.load_evaluations(fake_metrics), "actors-synth", "psnr").shape == (2, 5)
+    assert class_scores(load_evaluations(fake_metrics), "actors-synth", "psnr").shape == (2, 5)
 
 
 def test_per_frame_and_acd_figure_data(tmp_path, fake_metrics):
-    frames = report.frame_scores(tmp_path / "plots", "actors-synth", "psnr")
+    frames = frame_scores(tmp_path / "plots", "actors-synth", "psnr")
     assert sorted(frames["method"].unique()) == ["frgan", "vgan"] and len(frames) == 8
     first = frames[(frames["method"] == "frgan") & (frames["frame"] == 0)]["psnr"].item()
     assert first == pytest.approx(16.5)   # mean over the two videos (16.0 and 17.0)
-    acd = report.acd_points(report.load_evaluations(fake_metrics), "faces-synth")
+    acd = acd_points(load_evaluations(fake_metrics), "faces-synth")
     assert list(acd["method"]) == ["frgan", "mocogan"] and acd.loc[0, "acd_i_high"] == 0.138
 
 
 def test_figures_are_written_without_per_frame_results(tmp_path, fake_metrics):
-    evaluations = report.load_evaluations(fake_metrics)
-    _, files = report.write_report(evaluations, report.load_published(PUBLISHED), "smoke", "mug", "penn",
+    evaluations = load_evaluations(fake_metrics)
+    _, files = write_report(evaluations, load_published(PUBLISHED), "smoke", "mug", "penn",
                                    tmp_path / "t", tmp_path / "f", tmp_path / "no-plots")
     assert {"psnr-per-frame.png", "acd-faces.png"} <= {p.name for p in files}
     assert all(p.stat().st_size > 0 for p in files)
@@ -255,16 +262,16 @@ def seeded_results(tmp_path):
 def test_seeds_of_one_method_are_pooled_from_their_per_video_scores(seeded_results):
     from metrics.stats import bootstrap_mean_over_seeds
     metrics, videos, frgan = seeded_results["metrics"], seeded_results["videos"], seeded_results["frgan"]
-    dataset, method, seed, scores = report.load_evaluation(metrics / "evaluate-actors-synth-frgan-seed1.json")
+    dataset, method, seed, scores = load_evaluation(metrics / "evaluate-actors-synth-frgan-seed1.json")
     assert (dataset, method, seed) == ("actors-synth", "frgan", 1) and set(scores) == {"mse", *(f"mse/{c}" for c in CLASSES)}
 
-    results = report.load_results(metrics, videos_dir=videos, bootstrap_seed=0)
+    results = load_results(metrics, videos_dir=videos, bootstrap_seed=0)
     assert results.seeds[("actors-synth", "frgan")] == [0, 1] and results.seeds[("actors-synth", "vgan")] == [0]
-    assert report.load_evaluations(metrics, videos_dir=videos, bootstrap_seed=0) == results.scores
+    assert load_evaluations(metrics, videos_dir=videos, bootstrap_seed=0) == results.scores
     pooled = results.scores[("actors-synth", "frgan")]
     for key, rows in [("mse", lambda t: t), *((f"mse/{c}", lambda t, c=c: t[t["class"] == c]) for c in CLASSES)]:
         groups = [rows(frgan[seed]).mse.to_numpy() for seed in (0, 1)]
-        seed_means = [report.load_evaluation(metrics / f"evaluate-actors-synth-frgan-seed{seed}.json")[3][key].mean
+        seed_means = [load_evaluation(metrics / f"evaluate-actors-synth-frgan-seed{seed}.json")[3][key].mean
                       for seed in (0, 1)]
         assert seed_means == pytest.approx([g.mean() for g in groups])         # the JSONs agree with the CSVs
         assert pooled[key].mean == pytest.approx(np.mean(seed_means), abs=1e-6), key   # mean of the seed means
@@ -272,7 +279,7 @@ def test_seeds_of_one_method_are_pooled_from_their_per_video_scores(seeded_resul
         assert (pooled[key].low, pooled[key].high) == (round(expected.low, 6), round(expected.high, 6)), key
         assert pooled[key].low < pooled[key].mean < pooled[key].high
     # one seed: its JSON as written, not re-estimated
-    assert results.scores[("actors-synth", "vgan")]["mse"] == report.Interval(
+    assert results.scores[("actors-synth", "vgan")]["mse"] == Interval(
         float(seeded_results["vgan"].mse.mean()), 0.0, 1.0)
     # per-video scores, each video averaged over the seeds (what the paired tests compare)
     averaged = results.videos[("actors-synth", "frgan")].set_index("video")
@@ -280,10 +287,10 @@ def test_seeds_of_one_method_are_pooled_from_their_per_video_scores(seeded_resul
     np.testing.assert_allclose(averaged.mse, (frgan[0].mse + frgan[1].mse).to_numpy() / 2)
     assert list(averaged["class"]) == list(frgan[0]["class"])
     # a cell of the table is the pooled interval; the table says which seeds it pools
-    tables = {t.spec.number: t for t in report.build_tables(report.load_published(PUBLISHED), results.scores,
+    tables = {t.spec.number: t for t in build_tables(load_published(PUBLISHED), results.scores,
                                                              "faces-synth", "actors-synth", results)}
     assert tables[3].cells[("FRGAN", "MSE")].reproduced == pooled["mse"]
-    assert "Training seeds 0, 1 (`train.seeds`) pooled" in report.seeds_text(tables[3])
+    assert "Training seeds 0, 1 (`train.seeds`) pooled" in seeds_text(tables[3])
 
 
 def test_pooling_weighs_every_seed_alike(tmp_path):
@@ -291,7 +298,7 @@ def test_pooling_weighs_every_seed_alike(tmp_path):
     metrics, videos = tmp_path / "metrics", tmp_path / "videos"
     few = write_seed_run(metrics, videos, "actors-synth", "frgan", 0, np.array([0.01, 0.01]))
     many = write_seed_run(metrics, videos, "actors-synth", "frgan", 3, np.array([0.03] * 6))
-    pooled = report.load_evaluations(metrics, videos_dir=videos)[("actors-synth", "frgan")]["mse"]
+    pooled = load_evaluations(metrics, videos_dir=videos)[("actors-synth", "frgan")]["mse"]
     assert pooled.mean == pytest.approx(0.02, abs=1e-6)                      # (0.01 + 0.03) / 2
     assert pd.concat([few, many]).mse.mean() == pytest.approx(0.025)         # what it is not
     assert pooled.low == pytest.approx(0.01, abs=1e-6) and pooled.high == pytest.approx(0.03, abs=1e-6)
@@ -301,18 +308,18 @@ def test_a_pooled_method_needs_every_seeds_per_video_scores(seeded_results):
     missing = seeded_results["videos"] / "evaluate-actors-synth-frgan-seed1.csv"
     missing.unlink()
     with pytest.raises(DatasetError, match=re.escape(f"{missing}: missing; seeds [0, 1] of actors-synth/frgan")):
-        report.load_results(seeded_results["metrics"], videos_dir=seeded_results["videos"])
+        load_results(seeded_results["metrics"], videos_dir=seeded_results["videos"])
 
 
 def test_only_the_listed_seeds_are_pooled(seeded_results):
     """A seed dropped from train.seeds leaves its outs behind (DVC does not delete them): skipped."""
     metrics, videos = seeded_results["metrics"], seeded_results["videos"]
-    only_0 = report.load_results(metrics, videos_dir=videos, seeds=[0])
+    only_0 = load_results(metrics, videos_dir=videos, seeds=[0])
     assert only_0.seeds[("actors-synth", "frgan")] == [0]
-    assert only_0.scores[("actors-synth", "frgan")] == report.load_evaluation(
+    assert only_0.scores[("actors-synth", "frgan")] == load_evaluation(
         metrics / "evaluate-actors-synth-frgan-seed0.json")[3]
     # the default folder of the per-video scores is videos/ beside the metrics folder
-    assert report.load_results(metrics).scores == report.load_results(metrics, videos_dir=videos).scores
+    assert load_results(metrics).scores == load_results(metrics, videos_dir=videos).scores
 
 
 def test_an_evaluate_json_under_another_name_is_refused(tmp_path):
@@ -326,7 +333,7 @@ def test_an_evaluate_json_under_another_name_is_refused(tmp_path):
         with pytest.raises(DatasetError, match=re.escape(
                 f"{other / wrong}: holds dataset 'actors-synth', method 'frgan', seed 1: expected the name "
                 "evaluate-actors-synth-frgan-seed1.json")):
-            report.load_evaluations(other)
+            load_evaluations(other)
     # a method's result without a seed (a file of the layout before train.seeds), under either name
     for name in ("evaluate-actors-synth-frgan.json", "evaluate-actors-synth-frgan-seed0.json"):
         seedless = tmp_path / f"seedless-{name}"
@@ -335,37 +342,37 @@ def test_an_evaluate_json_under_another_name_is_refused(tmp_path):
         with pytest.raises(DatasetError, match=re.escape(
                 f"{seedless / name}: no 'seed': expected evaluate-actors-synth-frgan-seed<s>.json from a "
                 "training seed (a file from before train.seeds? delete it and run `dvc repro`)")):
-            report.load_evaluations(seedless)
+            load_evaluations(seedless)
     reference = tmp_path / "reference"   # the reference row: no seed, no suffix
     write_evaluation(reference, "faces-synth", "reference", None, acd_i=(0.1, 0.09, 0.11))
-    assert report.load_evaluation(reference / "evaluate-faces-synth-reference.json")[:3] == \
+    assert load_evaluation(reference / "evaluate-faces-synth-reference.json")[:3] == \
         ("faces-synth", "reference", None)
 
 
 def test_claims_pair_two_methods_on_the_same_videos(tmp_path, seeded_results):
     from metrics.stats import compare_methods
-    results = report.load_results(seeded_results["metrics"], videos_dir=seeded_results["videos"])
-    published = report.load_published(PUBLISHED)
+    results = load_results(seeded_results["metrics"], videos_dir=seeded_results["videos"])
+    published = load_published(PUBLISHED)
     frgan = seeded_results["frgan"]
     averaged = frgan[0].assign(mse=(frgan[0].mse + frgan[1].mse) / 2)
     paired = compare_methods(averaged, seeded_results["vgan"], "mse")
     assert paired.n == 8
     text = (f"; paired over 8 videos: FRGAN - VGAN = {paired.mean_difference:+.3f} [{paired.low:+.3f}, "
             f"{paired.high:+.3f}], Wilcoxon p = {paired.p_value:.2g}")
-    tables = report.build_tables(published, results.scores, "faces-synth", "actors-synth", results)
-    [f] = [c for c in report.check_claims(tables) if c.key == "f"]
+    tables = build_tables(published, results.scores, "faces-synth", "actors-synth", results)
+    [f] = [c for c in check_claims(tables) if c.key == "f"]
     [vgan_line] = [e for e in f.evidence if "VGAN" in e]
     assert vgan_line.startswith("MSE (lower is better): FRGAN ") and vgan_line.endswith(text), vgan_line
     assert paired.mean_difference < 0 and f.verdict.startswith("cannot check (Mathieu et al. MSE not run")
-    table3 = report._table(tables, 3)
-    assert report.paired_test(table3, "MSE", "FRGAN", "VGAN") == paired
+    table3 = _table(tables, 3)
+    assert paired_test(table3, "MSE", "FRGAN", "VGAN") == paired
     # without per-video scores, the same comparison has no paired part
-    plain = report.build_tables(published, results.scores, "faces-synth", "actors-synth")
-    [f_plain] = [c for c in report.check_claims(plain) if c.key == "f"]
+    plain = build_tables(published, results.scores, "faces-synth", "actors-synth")
+    [f_plain] = [c for c in check_claims(plain) if c.key == "f"]
     assert [e for e in f_plain.evidence if "paired over" in e] == []
     assert [e + text for e in f_plain.evidence] == f.evidence
     # and the claims file shows it
-    report.write_report(results.scores, published, "smoke", "faces-synth", "actors-synth", tmp_path / "t",
+    write_report(results.scores, published, "smoke", "faces-synth", "actors-synth", tmp_path / "t",
                         tmp_path / "f", tmp_path / "no-plots", results=results)
     assert text.removeprefix("; ") in (tmp_path / "t" / "claims.md").read_text()
 
@@ -375,7 +382,7 @@ def test_claims_pair_two_methods_on_the_same_videos(tmp_path, seeded_results):
 
 def test_claims_verdicts(tmp_path, fake_metrics):
     tables, files = build(tmp_path, fake_metrics)
-    verdicts = {c.key: c for c in report.check_claims(list(tables.values()))}
+    verdicts = {c.key: c for c in check_claims(list(tables.values()))}
     assert verdicts["b"].verdict == "supported"      # FRGAN 0.123 and 0.09 < 0.2
     assert verdicts["f"].verdict == "not supported"  # FRGAN MSE 0.5 vs VGAN 0.04
     assert verdicts["a"].verdict.startswith("cannot check (MCNet ACD-I not run; Villegas et al. ACD-I not run")
@@ -393,7 +400,7 @@ def test_claims_say_when_intervals_overlap(tmp_path):
     write_evaluation(folder, "actors-synth", "frgan", mse=(0.030, 0.020, 0.040), mse_gt=(0.01, 0.009, 0.011))
     write_evaluation(folder, "actors-synth", "villegas17", mse=(0.035, 0.025, 0.045), mse_gt=(0.03, 0.02, 0.04))
     tables, _ = build(tmp_path, folder)
-    [e] = [c for c in report.check_claims(list(tables.values())) if c.key == "e"]
+    [e] = [c for c in check_claims(list(tables.values())) if c.key == "e"]
     assert e.verdict == "supported" and e.overlaps == ["MSE: FRGAN and Villegas et al."]
     assert "holds (95% intervals overlap)" in e.evidence[0]
 
@@ -405,7 +412,7 @@ def test_villegas_claim_ranks(tmp_path):
         write_evaluation(folder, "faces-synth", method, acd_i=(acd_i, acd_i - 0.01, acd_i + 0.01),
                          acd_c=(acd_c, acd_c - 0.01, acd_c + 0.01))
     tables, _ = build(tmp_path, folder)
-    claims = {c.key: c.verdict for c in report.check_claims(list(tables.values()))}
+    claims = {c.key: c.verdict for c in check_claims(list(tables.values()))}
     assert claims["a"] == claims["b"] == claims["c"] == "supported"   # the paper's own Table 1 pattern
 
 
@@ -438,7 +445,7 @@ def test_mlflow_runs_per_table_findable_from_the_footer_and_not_duplicated(tmp_p
     metrics = _stage_dir(tmp_path)
     shutil.copytree(fake_metrics, metrics)
     shutil.copytree(fake_metrics.parent / "plots", tmp_path / "reports" / "plots")
-    write_budget(metrics, "actors-synth", "frgan")   # a train stage's budget (no MLflow train run: n/a)
+    write_train_json(metrics, "actors-synth", "frgan")   # a train stage's budget (no MLflow train run: n/a)
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     first = run_module("pipelines.report", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
     assert first.returncode == 0, first.stderr
@@ -479,11 +486,11 @@ def test_mlflow_runs_per_table_findable_from_the_footer_and_not_duplicated(tmp_p
 
 
 def test_table2_shows_the_study_answers_or_says_there_are_none(tmp_path, fake_metrics):
-    from pipelines import study
-    evaluations = report.load_evaluations(fake_metrics)
-    published = report.load_published(PUBLISHED)
+    from reporting import study
+    evaluations = load_evaluations(fake_metrics)
+    published = load_published(PUBLISHED)
     answers = tmp_path / "answers.csv"
-    report.write_report(evaluations, published, "smoke", "faces-synth", "actors-synth", tmp_path / "t",
+    write_report(evaluations, published, "smoke", "faces-synth", "actors-synth", tmp_path / "t",
                         tmp_path / "f", fake_metrics.parent / "plots", answers_csv=answers)
     empty = (tmp_path / "t" / "table2.md").read_text()
     assert "No answers yet" in empty and "%" not in empty.split("\n", 1)[1].replace("(%)", "")
@@ -491,7 +498,7 @@ def test_table2_shows_the_study_answers_or_says_there_are_none(tmp_path, fake_me
              "expression": "anger", "competitor": "mcnet", "left_method": "frgan", "right_method": "mcnet",
              "chosen_method": "frgan" if i < 3 else "mcnet", "seconds": 1.0, "answered_at": "x"} for i in range(4)]
     pd.DataFrame(rows, columns=study.ANSWER_COLUMNS).to_csv(answers, index=False)
-    report.write_report(evaluations, published, "smoke", "faces-synth", "actors-synth", tmp_path / "t",
+    write_report(evaluations, published, "smoke", "faces-synth", "actors-synth", tmp_path / "t",
                         tmp_path / "f", fake_metrics.parent / "plots", answers_csv=answers)
     table2 = (tmp_path / "t" / "table2.md").read_text()
     assert "| Ours / MCNet [38] | 75.0 | 25.0 |" in table2 and "84.2 / 15.8" in table2
@@ -528,8 +535,8 @@ def floor_results(tmp_path):
               psnr=np.full(8, 17.0), acd_i=np.full(8, 0.3), acd_c=np.full(8, 0.2))
     write_run(metrics, videos, "faces-synth", "mcnet", mse=still + 0.02, psnr=np.full(8, 16.0),
               acd_i=np.full(8, 0.5), acd_c=np.full(8, 0.1))
-    results = report.load_results(metrics, videos_dir=videos)
-    tables, _ = report.write_report(results.scores, report.load_published(PUBLISHED), "smoke", "faces-synth",
+    results = load_results(metrics, videos_dir=videos)
+    tables, _ = write_report(results.scores, load_published(PUBLISHED), "smoke", "faces-synth",
                                     "actors-synth", tmp_path / "tables", tmp_path / "figures", tmp_path / "no-plots",
                                     results=results)
     return {"tables": {t.spec.number: t for t in tables}, "folder": tmp_path / "tables", "results": results}
@@ -554,7 +561,7 @@ def test_floor_row_in_tables_1_3_4_with_its_numbers_and_the_acd_footer(floor_res
     # the floor is no method of the paper: left out of its orderings and claims
     summary = (folder / "summary.md").read_text()
     assert "Copy the input frame" not in summary and "- MSE (true video)" not in summary   # (it is in titles)
-    claims = {c.key: c for c in report.check_claims(list(tables.values()))}
+    claims = {c.key: c for c in check_claims(list(tables.values()))}
     assert not any("Copy the input frame" in e for c in claims.values() for e in c.evidence)
     assert claims["f"].verdict == "supported"   # FRGAN vs VGAN and Mathieu only: the floor is no baseline
     # claim (a) compares FRGAN with the baselines that ran (MCNet here), never with the floor's ACD of 0
@@ -579,7 +586,7 @@ def test_faces_truth_columns_are_labelled_not_in_the_paper(floor_results):
 
 
 def test_claims_say_which_methods_beat_the_floor(floor_results):
-    checks = {(c.method, c.column): c for c in report.floor_checks(floor_results["results"],
+    checks = {(c.method, c.column): c for c in floor_checks(floor_results["results"],
                                                                      floor_results["tables"][1].datasets)}
     assert checks[("frgan", "actors-synth MSE")].verdict == "beats"
     assert checks[("frgan", "actors-synth MSE (GT)")].verdict == "beats"
@@ -615,7 +622,7 @@ def test_without_the_floor_claims_say_it_cannot_be_checked(tmp_path, fake_metric
 # ---------------------------------------------------------------------------------------------
 # The training budget table: counts from train-*.json, wall time from MLflow.
 
-def write_budget(folder, dataset: str, method: str, seed: int = 0, **counts) -> None:
+def write_train_json(folder, dataset: str, method: str, seed: int = 0, **counts) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     body = {"dataset": dataset, "method": method, "seed": seed, "splits": ["gm", "gr"],
             "clips": 12, "generator_steps": 210, "samples_seen": 1680, "parameters": 9999, **counts}
@@ -636,23 +643,23 @@ def log_train_run(dataset: str, method: str, seed: int, start_ms: int, seconds: 
 
 def test_budget_table_from_train_jsons_and_mlflow_wall_times(tmp_path):
     metrics = tmp_path / "metrics"
-    write_budget(metrics, "actors-synth", "frgan")
-    write_budget(metrics, "actors-synth", "copy-input", clips=0, generator_steps=0, samples_seen=0, parameters=0)
-    write_budget(metrics, "actors-synth", "frgan", seed=1, parameters=123456)
-    write_budget(metrics, "faces-synth", "frgan", seed=2)   # a seed dropped from train.seeds: left out
+    write_train_json(metrics, "actors-synth", "frgan")
+    write_train_json(metrics, "actors-synth", "copy-input", clips=0, generator_steps=0, samples_seen=0, parameters=0)
+    write_train_json(metrics, "actors-synth", "frgan", seed=1, parameters=123456)
+    write_train_json(metrics, "faces-synth", "frgan", seed=2)   # a seed dropped from train.seeds: left out
     write_evaluation(metrics, "actors-synth", "frgan", mse=(0.02, 0.01, 0.03))   # other files are not budgets
     log_train_run("actors-synth", "frgan", 0, 1_000_000, 100.0)
     log_train_run("actors-synth", "frgan", 0, 2_000_000, 42.5)                    # the newest finished run
     log_train_run("actors-synth", "frgan", 0, 3_000_000, 7.0, status="FAILED")   # not finished: ignored
     log_train_run("actors-synth", "frgan", 1, 1_000_000, 61.25)
-    walls = report.train_wall_times()
+    walls = train_wall_times()
     assert walls[("actors-synth", "frgan", 0)] == 42.5 and walls[("actors-synth", "frgan", 1)] == 61.25
-    budgets = report.load_budgets(metrics, seeds=[0, 1])
-    frame = report.budget_frame(budgets, walls)
+    budgets = load_budgets(metrics, seeds=[0, 1])
+    frame = budget_frame(budgets, walls)
     assert list(frame.columns) == ["dataset", "method", "seed", "splits", "clips", "generator_steps",
                                    "samples_seen", "parameters", "wall_time_s"]
     assert [(r.method, r.seed) for r in frame.itertuples()] == [("copy-input", 0), ("frgan", 0), ("frgan", 1)]
-    files = report.write_budget(frame, "smoke", tmp_path, run_key="0123456789abcdef")
+    files = write_budget(frame, "smoke", tmp_path, run_key="0123456789abcdef")
     md = (tmp_path / "budget.md").read_text()
     assert "| actors-synth | frgan | 0 | gm+gr | 12 | 210 | 1,680 | 9,999 | 42.5 |" in md
     assert "| actors-synth | frgan | 1 | gm+gr | 12 | 210 | 1,680 | 123,456 | 61.2 |" in md   # one decimal
@@ -665,27 +672,27 @@ def test_budget_table_from_train_jsons_and_mlflow_wall_times(tmp_path):
 
 def test_bad_train_json_is_a_one_line_error(tmp_path):
     folder = tmp_path / "metrics"
-    write_budget(folder, "actors-synth", "frgan", clips=-1)
+    write_train_json(folder, "actors-synth", "frgan", clips=-1)
     path = folder / "train-actors-synth-frgan-seed0.json"
     with pytest.raises(DatasetError, match=re.escape(f"{path}: expected an object with string 'dataset'")):
-        report.load_budgets(folder)
-    write_budget(folder, "actors-synth", "frgan", seed=3)
+        load_budgets(folder)
+    write_train_json(folder, "actors-synth", "frgan", seed=3)
     (folder / "train-actors-synth-frgan-seed3.json").rename(path)
     with pytest.raises(DatasetError, match=re.escape(f"{path}: holds dataset 'actors-synth', method 'frgan', seed 3: "
                                                      "expected the name train-actors-synth-frgan-seed3.json")):
-        report.load_budgets(folder)
+        load_budgets(folder)
     path.write_text("{")
     with pytest.raises(DatasetError, match=re.escape(f"{path}: not valid JSON")):
-        report.load_budgets(folder)
+        load_budgets(folder)
 
 
 def test_report_key_reads_the_train_jsons_not_the_wall_times(tmp_path, fake_metrics):
     params = load_params(REPO / "params.yaml")
-    key = report.report_key(params, fake_metrics, tmp_path / "plots", PUBLISHED, tmp_path / "none.csv",
+    key = report_key(params, fake_metrics, tmp_path / "plots", PUBLISHED, tmp_path / "none.csv",
                             tmp_path / "videos")
     log_train_run("actors-synth", "frgan", 0, 1_000_000, 5.0)   # a new wall time: same key
-    assert report.report_key(params, fake_metrics, tmp_path / "plots", PUBLISHED, tmp_path / "none.csv",
+    assert report_key(params, fake_metrics, tmp_path / "plots", PUBLISHED, tmp_path / "none.csv",
                              tmp_path / "videos") == key
-    write_budget(fake_metrics, "actors-synth", "frgan")          # a budget the report reads: a new key
-    assert report.report_key(params, fake_metrics, tmp_path / "plots", PUBLISHED, tmp_path / "none.csv",
+    write_train_json(fake_metrics, "actors-synth", "frgan")          # a budget the report reads: a new key
+    assert report_key(params, fake_metrics, tmp_path / "plots", PUBLISHED, tmp_path / "none.csv",
                              tmp_path / "videos") != key

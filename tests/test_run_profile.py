@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
+from reporting import profile_run
 from frgan.config import parse_params
 from pipelines import run_profile
 
 
 def test_the_cpu_graph_is_valid_params():
-    raw = run_profile.profile_params((REPO / "params.yaml").read_text(), "cpu")
+    raw = profile_run.profile_params((REPO / "params.yaml").read_text(), "cpu")
     params = parse_params(raw)
     assert params.profile == "cpu" and params.prepare.datasets == ["actors-synth"]
     assert "copy-input" in params.train.methods and params.report.faces_dataset is None
@@ -22,8 +23,8 @@ def test_the_cpu_graph_is_valid_params():
 
 
 def test_an_unknown_profile_is_refused():
-    with pytest.raises(run_profile.RunError, match="'huge': expected one of"):
-        run_profile.profile_params((REPO / "params.yaml").read_text(), "huge")
+    with pytest.raises(profile_run.RunError, match="'huge': expected one of"):
+        profile_run.profile_params((REPO / "params.yaml").read_text(), "huge")
 
 
 def _videos(folder, method, per_video_mse):
@@ -41,7 +42,7 @@ def test_versus_floor_pairs_videos_and_says_who_beats_copy_input(tmp_path):
     _videos(videos, "copy-input", floor)
     _videos(videos, "better", floor * 0.8)                    # 20% lower on every video
     _videos(videos, "same", floor + rng.normal(0, 1e-4, 30))  # the floor, give or take noise
-    out = run_profile.versus_floor(tmp_path, "actors-synth", ["better", "same", "copy-input"])
+    out = profile_run.versus_floor(tmp_path, "actors-synth", ["better", "same", "copy-input"])
     assert set(out) == {"better", "same"}
     assert out["better"]["beats_copy_input"] and out["better"]["ratio"] == pytest.approx(0.8)
     assert out["better"]["paired_difference"]["mean_difference"] == pytest.approx(-0.2 * floor.mean())
@@ -56,7 +57,7 @@ def test_a_dirty_checkout_is_refused(tmp_path):
     subprocess.run(git + ["commit", "-qm", "x"], cwd=tmp_path, check=True)
     assert len(run_profile.require_clean_checkout(tmp_path)) == 40
     (tmp_path / "f.txt").write_text("b\n")
-    with pytest.raises(run_profile.RunError, match="uncommitted changes"):
+    with pytest.raises(profile_run.RunError, match="uncommitted changes"):
         run_profile.require_clean_checkout(tmp_path)
 
 

@@ -161,8 +161,8 @@ def test_generate_stage_refuses_crafted_weights_in_one_line(tmp_path, tmp_path_f
     assert tp.temp_leftovers(root) == []
 
 
-@pytest.mark.parametrize("loader", ["frgan.methods:_load", "baselines.common:load_generator",
-                                    "baselines.video_gan:load_weights", "frgan.train.frgan:vgg16_feature_loss"])
+@pytest.mark.parametrize("loader", ["frgan.train.parts:load_state", "frgan.train.parts:load_weights",
+                                    "frgan.train.frgan:vgg16_feature_loss"])
 def test_every_weights_loader_refuses_a_crafted_file(tmp_path, loader):
     """Each place that reads trained weights goes through load_weights (one line, file named)."""
     import importlib
@@ -170,9 +170,10 @@ def test_every_weights_loader_refuses_a_crafted_file(tmp_path, loader):
     load = getattr(importlib.import_module(module_name), function)
     marker = tmp_path / "ran"
     path = write_crafted(tmp_path / "weights.pt", marker)
-    args = (str(path), torch.device("cpu")) if function == "vgg16_feature_loss" else (path, torch.nn.Linear(1, 1))
+    args = {"vgg16_feature_loss": (str(path), torch.device("cpu")), "load_weights": (path,),
+            "load_state": (path, "generator", torch.nn.Linear(1, 1))}[function]
     with pytest.raises(UnsafeFileError, match=re.escape(f"{path}: refused to load")):
-        load(*args[:1] if function == "load_weights" else args)
+        load(*args)
     assert not marker.exists()
 
 

@@ -1,5 +1,6 @@
-"""The user study of Table 2 (pipelines/study.py): the paper's draw, the study folder, the server's
-answers to good and bad requests, path traversal, a concurrent load, the tally and its errors.
+"""The user study of Table 2 (reporting/study/; its command line, pipelines/study.py): the paper's
+draw, the study folder, the server's answers to good and bad requests, path traversal, a
+concurrent load, the tally and its errors.
 
 Inputs are small fake generated videos in tmp_path, never the repository's data/ folder. The
 browser test is tests/test_study_browser.py.
@@ -27,7 +28,9 @@ from PIL import Image
 
 from frgan.config import load_params
 from frgan.data.errors import DatasetError
-from pipelines import study
+from metrics.stats import wilson_interval
+from pipelines import study as study_cli
+from reporting import study
 from tests.conftest import REPO, run_module
 
 EXPRESSIONS = ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
@@ -303,6 +306,20 @@ def test_answers_are_recorded_with_sides_rater_and_time(built):
     assert {lm, rm} == {"frgan", s.questions[q]["competitor"]} and seconds >= 0
 
 
+def test_the_page_is_served_from_its_files_with_the_display_size(built):
+    """reporting/study/page/ (package data): the GIFs' size filled in, no placeholder left."""
+    params, folder, record = built
+    px = record["display_px"]
+    with Server(folder) as server:
+        pages = {target: server.request("GET", target) for target in ("/", "/app.css", "/app.js")}
+    assert all(status == 200 for status, _ in pages.values())
+    html, css, js = (pages[t][1].decode() for t in ("/", "/app.css", "/app.js"))
+    assert f'width="{px}" height="{px}"' in html and '<script src="/app.js">' in html
+    assert f"max-width: {2 * px + 200}px" in css and f"width: {px}px" in css
+    assert '"use strict";' in js and "/api/answer" in js
+    assert not any("{px}" in text or "{width}" in text for text in (html, css, js))
+
+
 def test_left_right_and_order_are_randomised_per_rater(built):
     params, folder, record = built
     s = study.open_study(folder)
@@ -412,7 +429,7 @@ def test_path_traversal_reads_nothing_outside_the_study(built, tmp_path):
 
 def test_server_binds_loopback_unless_told_otherwise(built, tmp_path):
     params, folder, record = built
-    assert study.parser().parse_args(["serve"]).host == "127.0.0.1"
+    assert study_cli.parser().parse_args(["serve"]).host == "127.0.0.1"
     server = study.make_server(folder, port=0)
     try:
         assert server.server_address[0] == "127.0.0.1"
@@ -440,9 +457,10 @@ def test_server_binds_loopback_unless_told_otherwise(built, tmp_path):
 
 
 def test_sql_is_only_parameterised():
-    """Every execute() in pipelines/study.py gets a constant SQL string; values go as parameters."""
-    tree = ast.parse((REPO / "pipelines" / "study.py").read_text())
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+    """Every execute() in reporting/study/ gets a constant SQL string; values go as parameters."""
+    calls = [n for path in sorted((REPO / "reporting" / "study").glob("*.py"))
+             for n in ast.walk(ast.parse(path.read_text()))
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
              and n.func.attr in ("execute", "executescript", "executemany")]
     assert len(calls) >= 10
 
@@ -506,17 +524,6 @@ def test_concurrent_raters_lose_and_duplicate_nothing(built):
 # ---------------------------------------------------------------------------------------------
 # tally: the CSV, Table 2, MLflow.
 
-def test_wilson_interval_known_values():
-    low, high = study.wilson_interval(5, 10)
-    assert (round(low, 4), round(high, 4)) == (0.2366, 0.7634)
-    low, high = study.wilson_interval(0, 10)
-    assert low == 0.0 and round(high, 4) == 0.2775
-    low, high = study.wilson_interval(81, 100)
-    assert (round(low, 4), round(high, 4)) == (0.7222, 0.8749)
-    with pytest.raises(ValueError):
-        study.wilson_interval(0, 0)
-
-
 def _answers_csv(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
     """rows: (rater, question, competitor, chosen_method)."""
     study.write_answers_csv([{"dataset": "faces-synth", "study_id": "x", "rater": r, "question": q,
@@ -533,7 +540,7 @@ def test_table2_from_answers(tmp_path):
     frame = study.table2_frame(path).set_index("competitor")
     assert list(frame.index) == ["mcnet", "villegas17", "mocogan"]
     assert frame.loc["mcnet", ["answers", "frgan_chosen", "ours_pct", "competitor_pct"]].tolist() == [10, 8, 80.0, 20.0]
-    low, high = study.wilson_interval(8, 10)
+    low, high = wilson_interval(8, 10)
     assert frame.loc["mcnet", "ours_low_pct"] == pytest.approx(100 * low)
     assert frame.loc["mcnet", "ours_high_pct"] == pytest.approx(100 * high)
     assert frame.loc["mocogan", "ours_pct"] == 50.0 and frame.loc["mocogan", "raters"] == 1

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines import study
+from reporting import study
 from tests.test_study import Server, make_generated, study_params
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -57,7 +57,7 @@ TEST_INDEX_COLUMNS = ["item", "clip_id", "subject", "label", "input_frame", "n_t
 FIT_BATCH_FRAMES = 4096     # frames fitted at once (bounds the Jacobians' memory)
 RENDER_BATCH = 64           # normal maps rendered at once
 
-Log = Optional[Callable[[dict, int], None]]
+FitLog = Optional[Callable[[dict, int], None]]   # log(values, step), MLflow's order
 
 
 @dataclass
@@ -121,7 +121,7 @@ def _clip_batches(lengths: np.ndarray, max_frames: int) -> list[tuple[int, int]]
 
 
 def fit_store(store: ClipStore, model: MorphableModel, landmarks: np.ndarray, settings: FitSettings,
-              log: Log = None) -> FaceFit:
+              log: FitLog = None) -> FaceFit:
     """Fit every clip (alpha shared within a clip), FIT_BATCH_FRAMES frames of clips at a time."""
     index = store.index
     lengths = index.length.to_numpy()
@@ -280,7 +280,7 @@ def synthetic_fit_errors(store: ClipStore, fit: FaceFit) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 # the stage
 
-def build_face_conditions(store: ClipStore, params: Params, out: Path, log: Log = None, *,
+def build_face_conditions(store: ClipStore, params: Params, out: Path, log: FitLog = None, *,
                           threads: Optional[int] = 1) -> dict[str, float]:
     """Fit, render maps.u8, build the retargeting test set; write `out`; return summary metrics.
 
@@ -292,7 +292,7 @@ def build_face_conditions(store: ClipStore, params: Params, out: Path, log: Log 
         return _build(store, params, Path(out), log)
 
 
-def _build(store: ClipStore, params: Params, out: Path, log: Log) -> dict[str, float]:
+def _build(store: ClipStore, params: Params, out: Path, log: FitLog) -> dict[str, float]:
     dataset = store.meta.get("dataset", "")
     size = int(store.meta["height"])
     cfg = params.conditions

@@ -29,7 +29,7 @@ INDEX_COLUMNS = ["clip_id", "subject", "label", "split", "start", "length"]
 # The clips every method trains on: both training groups of paper 4.1, never "test". FRGAN's
 # two-stage protocol draws G_M from "gm" and G_R from "gr" (together these same clips); every
 # one-network method (the ablations and the baselines) draws from the union, so all methods
-# stand on the same footing (issue 17).
+# stand on the same footing.
 TRAIN_SPLITS = ("gm", "gr")
 
 

@@ -1,12 +1,14 @@
-"""Speed switches for FRGAN's training steps (issue 21): bf16 autocast, torch.compile,
+"""Speed switches for FRGAN's training steps: bf16 autocast, torch.compile,
 channels_last, and a thread that prepares the next batches while a step runs.
 
 fp32 eager without prefetching is the default and what every committed number was made with.
 - `precision="bf16"`: the forward passes and losses of a step run under `torch.autocast` in
   bfloat16 (weights, optimiser state and the backward's accumulation stay fp32); numbers move
   by bf16's rounding, so such a run is its own configuration (the checkpoint fingerprint says so).
-- `compile=True`: each network's forward is `torch.compile`d (the modules themselves, and so
-  checkpoints and saved models, stay the eager ones: same state-dict keys); float rounding only.
+- `compile=True`: the generators' forwards are `torch.compile`d; the critics stay eager (WGAN-GP's
+  gradient penalty needs a double backward, which compiled graphs do not support). The modules
+  themselves, and so checkpoints and saved models, stay the eager ones (same state-dict keys);
+  float rounding only.
 - `channels_last=True`: 4-D weights and batches in NHWC (5-D: NDHWC), what cuDNN's fastest
   convolutions want; float rounding only.
 - `prefetch=n`: a background thread draws the batches of the next n steps. A step's batch
@@ -19,17 +21,17 @@ from __future__ import annotations
 import contextlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import torch
 
-Precision = Literal["fp32", "bf16"]
+from frgan.config import Precision
 
 
 @dataclass(frozen=True)
 class Acceleration:
     precision: Precision = "fp32"   # "bf16": autocast forward passes and losses to bfloat16
-    compile: bool = False           # torch.compile each network's forward
+    compile: bool = False           # torch.compile the generators' forward (critics stay eager)
     channels_last: bool = False     # NHWC / NDHWC weights and batches
     prefetch: int = 0               # batches a background thread prepares ahead (0: none)
 
@@ -59,9 +61,8 @@ class Acceleration:
         """What a step calls to run `module`: the module, or its compiled forward."""
         return torch.compile(module) if self.compile else module
 
-    def batch(self, tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-        """A batch tensor on `device`, in the memory format asked for."""
-        tensor = tensor.to(device)
+    def layout(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A batch tensor in the memory format asked for (the samplers make it on the device)."""
         if self.channels_last and tensor.dim() in (4, 5):
             fmt = torch.channels_last if tensor.dim() == 4 else torch.channels_last_3d
             tensor = tensor.contiguous(memory_format=fmt)

@@ -16,13 +16,16 @@ from frgan.train import distributed as dist
 from frgan.train.checkpoint import Checkpoints
 
 
+Log = Callable[[int, dict[str, float]], None]   # log(step, {loss name: value}): every trainer's logger
+
+
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the message names the loss, the step and the checkpoint kept."""
 
 
 def run_training(name: str, steps: int, step_fn: Callable[[int], dict[str, float]],
                  modules: dict[str, Any], checkpoints: Checkpoints, checkpoint_every: int,
-                 log_every: int = 10, on_log: Optional[Callable[[int, dict[str, float]], None]] = None,
+                 log_every: int = 10, on_log: Optional[Log] = None,
                  progress: bool = True) -> int:
     """Train from the newest checkpoint up to `steps` completed steps; return the step resumed from.
 

@@ -1,17 +1,21 @@
 """The training parts every method's step uses (FRGAN's stages and each baseline): Adam over one
 network or several, freezing a critic while its generator steps, the gradient norm that runs
 log, the one optimiser step (zero, backward, average over processes, step), the fingerprint
-that names a training configuration for its checkpoints, and test videos made batch by batch."""
+that names a training configuration for its checkpoints, test videos made batch by batch, and
+the one weight-file format."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from frgan.task import to_uint8_frames
+from frgan.data.errors import DatasetError
+from frgan.io import atomic_file
+from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
 
 Modules = nn.Module | Sequence[nn.Module]
@@ -69,3 +73,29 @@ def test_videos(n_items: int, make: Callable[[slice], torch.Tensor], batch: int 
     clips (B, 3, T, H, W) in [-1, 1] of the items in that slice."""
     return np.concatenate([to_uint8_frames(make(slice(lo, lo + batch)).transpose(1, 2))
                            for lo in range(0, n_items, batch)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Weight files: one format for every method. The config and the task's shape (kind, image size,
+# condition channels) are what a reader needs to rebuild the networks before loading the states.
+
+def save_weights(path: Path, config: dict[str, Any], task: Task, states: dict[str, nn.Module]) -> None:
+    """`path`: {"config", "task": {kind, size, channels}, "states": {name: state dict}}."""
+    shape = {"kind": task.kind, "size": int(task.size), "channels": int(task.channels)}
+    with atomic_file(path) as tmp:
+        torch.save({"config": config, "task": shape,
+                    "states": {name: module.state_dict() for name, module in states.items()}}, tmp)
+
+
+def load_weights(path: Path) -> dict[str, Any]:
+    """A weight file written by save_weights, read tensors-only (a crafted pickle is refused)."""
+    from frgan.train.checkpoint import load_weights as load_tensors_only
+    if not Path(path).is_file():
+        raise DatasetError(f"{path}: missing; run the train stage of this method first")
+    return load_tensors_only(path)
+
+
+def load_state(path: Path, name: str, module: nn.Module) -> nn.Module:
+    """`module` with the state `name` of the weight file `path`, in eval mode."""
+    module.load_state_dict(load_weights(path)["states"][name])
+    return module.eval()

@@ -15,7 +15,11 @@ from typing import Optional
 
 import numpy as np
 
-from frgan.paths import seed_folder
+from frgan.config import Params
+from frgan.paths import conditions_path, seed_folder, store_path
+from frgan.task import load_task
+from reporting.layout import DATASET_TITLES
+from reporting.tables import Table
 
 FIGURE_OF = {"faces": 6, "actors": 8}
 ROW_LABELS = {"cond": "condition", "truth": "real video"}
@@ -99,3 +103,33 @@ def plot_grid(task, method_labels: dict[str, str], generated_dir: Path, title: s
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return missing
+
+
+GENERATED_DIR = Path("data/generated")   # the generate stage's videos, for the qualitative grids
+
+
+def qualitative_figures(params: Params, tables: list[Table], folder: Path,
+                        generated_dir: Path = GENERATED_DIR) -> list[Path]:
+    """Figure 6 (faces, Table 1's methods) and Figure 8 (people, Table 3's methods) as grids of
+    frames; a dataset that is not prepared here gives no grid (said on stdout)."""
+    written = []
+    for table in tables:
+        if table.spec.number not in (1, 3):
+            continue
+        task_kind = table.spec.columns[0].task
+        dataset = table.datasets[task_kind]
+        if dataset is None:   # report.<kind>_dataset: null
+            continue
+        if not (Path(store_path(dataset)).is_dir() and Path(conditions_path(dataset)).is_dir()):
+            print(f"report: no qualitative grid for {dataset}: {store_path(dataset)} or "
+                  f"{conditions_path(dataset)} is missing")
+            continue
+        # the paper's Figures 6 and 8 show methods: neither the real videos nor the floor
+        labels = {row.method: row.label for row in table.spec.rows if not row.reference and not row.floor}
+        path = folder / f"qualitative-{task_kind}.png"
+        seed = params.train.seeds[0]
+        title = (f"Figure {FIGURE_OF[task_kind]}-style samples, Table {table.spec.number}'s methods, "
+                 f"on {DATASET_TITLES.get(dataset, dataset)}, profile {params.profile}, training seed {seed}")
+        plot_grid(load_task(params, dataset), labels, generated_dir, title, path, seed)
+        written.append(path)
+    return written
