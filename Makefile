@@ -67,7 +67,12 @@ bench-repro: $(STAMP)
 	$(BIN)/python -m benchmarks.e2e_repro
 	$(BIN)/python -m benchmarks.summary
 
+# The UI in its training view (runs, params, metrics: ?workflowType=machine_learning; MLflow 3
+# opens on its GenAI view otherwise). The URL is printed; UI_OPEN=1 also opens it in a browser.
+UI_URL = http://127.0.0.1:$(UI_PORT)/\#/experiments?workflowType=machine_learning
 ui: $(STAMP)
+	@echo "MLflow UI: $(UI_URL)"
+	@$(if $(UI_OPEN),(sleep 3; $(BIN)/python -m webbrowser -t '$(UI_URL)' >/dev/null 2>&1) &)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
 # A team tracking server: `make server SERVER_DB=postgresql+psycopg2://user:pass@dbhost:5432/mlflow

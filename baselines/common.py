@@ -341,7 +341,7 @@ class OneGeneratorMethod(KnobbedMethod):
         cfg = self.config(task, params)
         gen = self.fit(task, cfg, checkpoints / "generator", params.train.checkpoint_every, log,
                        params.train.log_every)
-        parts.save_weights(out / "generator.pt", asdict(cfg), task, {"generator": gen})
+        parts.save_weights(out / "generator.pt", self.name, asdict(cfg), task, {"generator": gen})
         return make_budget(distinct_clips(self.training_clips(task, cfg)), cfg.steps, cfg.batch, gen)
 
     def generate(self, task, params, trained, cond_key: str = "cond") -> np.ndarray:

@@ -313,7 +313,7 @@ class Mocogan(common.KnobbedMethod):
     def train(self, task, params, out, checkpoints, log) -> Budget:
         cfg = make_config(task, params)
         gen = train_mocogan(task, cfg, Path(checkpoints), params.train.checkpoint_every, log, params.train.log_every)
-        parts.save_weights(Path(out) / WEIGHTS, asdict(cfg), task, {"generator": gen})
+        parts.save_weights(Path(out) / WEIGHTS, self.name, asdict(cfg), task, {"generator": gen})
         return make_budget(distinct_clips(training_clips(task, cfg)), cfg.steps, cfg.batch, gen)
 
     def generate(self, task, params, trained, cond_key="cond") -> np.ndarray:

@@ -271,7 +271,7 @@ class Vgan(common.KnobbedMethod):
         cfg = make_config(task, params)
         networks = train_all(task, cfg, Path(checkpoints), params.train.checkpoint_every, log,
                              params.train.log_every)
-        parts.save_weights(Path(out) / WEIGHTS, asdict(cfg), task, networks)
+        parts.save_weights(Path(out) / WEIGHTS, self.name, asdict(cfg), task, networks)
         steps = sum(cfg.steps_of(label) for label in cfg.labels)   # = cfg.steps (>= 1 per label)
         return make_budget(distinct_clips(training_clips(task, cfg)), steps, cfg.batch, *networks.values())
 

@@ -129,3 +129,17 @@ def atomic_file(target: str | Path) -> Iterator[Path]:
         raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_gif(frames, path: str | Path, fps: float, scale: int = 1) -> None:
+    """An animated GIF of uint8 frames (T, H, W, 3) that loops forever (loop=0), one palette per
+    frame, each pixel repeated `scale` times (tiny frames are hard to see); written atomically."""
+    import numpy as np
+    from PIL import Image
+    frames = np.asarray(frames)
+    if scale > 1:
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+    images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
+    with atomic_file(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
+                       duration=max(20, int(round(1000.0 / fps))), optimize=False)

@@ -151,13 +151,13 @@ class FrganVariant(Method):
         cfg = self.config(task, params)
         every = params.train.checkpoint_every
         gm = fr.train_gm(task, cfg, checkpoints, every, log, params.train.log_every)
-        parts.save_weights(out / "gm.pt", _config(cfg), task, {"gm": gm})
+        parts.save_weights(out / "gm.pt", self.name, _config(cfg), task, {"gm": gm})
         from PIL import Image
         Image.fromarray(fr.sample_grid(task, cfg, gm)).save(out / "samples-gm.png")
         gr = None
         if self.refine:
             gr = fr.train_gr(task, cfg, gm, checkpoints, every, log, params.train.log_every)
-            parts.save_weights(out / "gr.pt", _config(cfg), task, {"gr": gr})
+            parts.save_weights(out / "gr.pt", self.name, _config(cfg), task, {"gr": gr})
         return self.budget(task, cfg, gm, gr)
 
     def generate(self, task, params, trained, cond_key="cond") -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Optional
 REFERENCE = "reference"   # the method name of Table 1's Reference row: real videos, no training seed
 METRICS_DIR = Path("reports/metrics")   # evaluate-<dataset>-<method>[-seed<s>].json (DVC metrics),
                                         # train-<dataset>-<method>-seed<s>.json (training budgets)
-PLOTS_DIR = Path("reports/plots")       # the same name .csv: per-frame scores (DVC plots)
+PLOTS_DIR = Path("reports/plots")       # the same name .csv: per-frame scores (per video and frame)
 VIDEOS_DIR = Path("reports/videos")     # the same name .csv: per-video scores (pooled intervals, paired tests)
 
 

@@ -8,7 +8,9 @@ Several stages may write one SQLite store at once (`dvc queue start -j N`): crea
 and experiments happens under a file lock (two processes doing it at once corrupt the schema
 migration), and MLflow waits up to 20 s on a locked database for the rest.
 Every run is tagged with the git commit, the profile, the dataset fingerprint and the params
-hash, so a user can find which run made which table. An unreachable server fails the stage
+hash, so a user can find which run made which table; every experiment with
+`mlflow.experimentKind = custom_model_development`, so MLflow 3's UI shows it as model training
+(runs, params, metrics), not GenAI. An unreachable server fails the stage
 within seconds, before any work starts.
 """
 from __future__ import annotations
@@ -64,16 +66,26 @@ def store_lock(uri: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# The UI shows an experiment as classic ML (runs, params, metrics) rather than GenAI (traces)
+# by this tag (MLflow 3: mlflow.experimentKind; the page's ?workflowType=machine_learning too).
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def _set_experiment(name: str) -> Any:
-    """mlflow.set_experiment, safe when other processes create the same experiment at once."""
+    """mlflow.set_experiment, safe when other processes create the same experiment at once; the
+    experiment is tagged EXPERIMENT_KIND where it lacks that tag (a user's own value is kept)."""
     import mlflow
     with store_lock(tracking_uri()):
         try:
-            return mlflow.set_experiment(name)
+            experiment = mlflow.set_experiment(name)
         except Exception:
             if mlflow.get_experiment_by_name(name) is None:   # not a lost creation race
                 raise
-            return mlflow.set_experiment(name)
+            experiment = mlflow.set_experiment(name)
+        for key, value in EXPERIMENT_KIND.items():
+            if key not in experiment.tags:
+                mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
+        return experiment
 
 
 def check_reachable(uri: str, timeout: float = REACH_TIMEOUT_S) -> None:
@@ -160,13 +172,55 @@ def log_metrics(values: dict[str, float], step: int | None = None) -> None:
     mlflow.log_metrics(values, step=step)
 
 
-def log_artifact(path: str | Path) -> None:
+def log_artifact(path: str | Path, folder: Optional[str] = None) -> None:
+    """A file of the suite as an artifact of the active run (under `folder` when given)."""
     import mlflow
-    mlflow.log_artifact(str(path))
+    mlflow.log_artifact(str(path), artifact_path=folder)
+
+
+MAX_PARAM_KEY = 250     # MLflow's limits on a param's key and value
+MAX_PARAM_VALUE = 6000
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    """Dataclasses, pydantic models and dicts as flat params: nested fields joined with dots
+    ('weights.adv'); lists and tuples as JSON ('[0.5, 0.999]'), other leaves as str. A value
+    longer than MLflow takes is cut (ending in '...'); a key too long, cut with a hash of it."""
+    import dataclasses
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    elif hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, dict):
+        flat: dict[str, str] = {}
+        for key, item in value.items():
+            flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    text = json.dumps(value, default=str) if isinstance(value, (list, tuple)) else str(value)
+    if len(text) > MAX_PARAM_VALUE:
+        text = text[:MAX_PARAM_VALUE - 3] + "..."
+    key = prefix or "value"
+    if len(key) > MAX_PARAM_KEY:
+        key = key[:MAX_PARAM_KEY - 17] + "~" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    return {key: text}
+
+
+def log_config(config: Any, prefix: str = "config") -> dict[str, str]:
+    """Every field of `config` (a dataclass, a pydantic model or a dict) as a param
+    '<prefix>.<field>[.<subfield>...]' of the active run; returns what it logged."""
+    flat = flatten(config, prefix)
+    log_params(flat)
+    return flat
+
+
+def log_dict(data: dict, artifact_file: str) -> None:
+    """A dict as a YAML or JSON artifact of the active run (by the file's extension)."""
+    import mlflow
+    mlflow.log_dict(data, artifact_file)
 
 
 # ---------------------------------------------------------------------------------------------
-# The report's runs: one experiment per table, nested under the report run, found by tags.
+# The report's runs: one experiment per table, its runs top-level there, found by tags.
 
 def client_and_experiment(experiment: str, uri: Optional[str] = None) -> tuple[Any, Any]:
     """(an MlflowClient of the tracking store `uri`, default `tracking_uri()`; `experiment` or
@@ -212,18 +266,78 @@ def latest_run_seconds(stage_prefix: str, keys: tuple[str, ...],
             return seconds
 
 
+class SideRun:
+    """A run written through the client, by its id, not through MLflow's stack of active runs:
+    it can be a top-level run of another experiment while the stage's own run is active."""
+
+    def __init__(self, client: Any, run_id: str):
+        self.client, self.run_id = client, run_id
+
+    def log_params(self, values: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+        self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in values.items()])
+
+    def log_metrics(self, values: dict[str, float]) -> None:
+        import time
+        from mlflow.entities import Metric
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
+
+    def log_artifact(self, path: str | Path, folder: Optional[str] = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), folder)
+
+    def log_table(self, frame: Any, artifact_file: str) -> None:
+        """A pandas frame as an MLflow table (shown, and comparable across runs, in the UI)."""
+        self.client.log_table(self.run_id, frame, artifact_file)
+
+    def log_csv(self, frame: Any, artifact_file: str) -> None:
+        """A pandas frame as a CSV file artifact (index left out)."""
+        self.client.log_text(self.run_id, frame.to_csv(index=False, lineterminator="\n"), artifact_file)
+
+
 @contextlib.contextmanager
-def child_run(name: str, experiment: str, tags: dict[str, str]) -> Iterator[Any]:
-    """A run in `experiment` nested under the active run (MLflow allows the parent to live in
-    another experiment; the UI nests runs of one experiment, the tag links the rest)."""
+def side_run(name: str, experiment: str, tags: dict[str, str]) -> Iterator[SideRun]:
+    """A top-level run in `experiment` (created, tagged EXPERIMENT_KIND, where missing), beside
+    the active run rather than nested under it: the UI lists it as a row of its own. It carries
+    the active run's provenance tags and its id as the tag `source_run_id`; FAILED on an error."""
     import mlflow
-    parent = mlflow.active_run()
+    source = mlflow.active_run()
     experiment_id = _set_experiment(experiment).experiment_id
-    inherited = {k: parent.data.tags[k] for k in ("git_commit", "profile", "params_hash")
-                 if parent is not None and k in parent.data.tags}
-    with mlflow.start_run(run_name=name, experiment_id=experiment_id, nested=parent is not None,
-                          tags={**inherited, **tags}) as run:
-        yield run
+    inherited = {k: source.data.tags[k] for k in ("git_commit", "profile", "params_hash")
+                 if source is not None and k in source.data.tags}
+    if source is not None:
+        inherited["source_run_id"] = source.info.run_id
+    client = mlflow.MlflowClient()
+    run = client.create_run(experiment_id, tags={**inherited, **tags}, run_name=name)
+    try:
+        yield SideRun(client, run.info.run_id)
+    except BaseException:
+        client.set_terminated(run.info.run_id, "FAILED")
+        raise
+    client.set_terminated(run.info.run_id, "FINISHED")
+
+
+VIEW_TAG = "mlflow.sharedViewState."   # MLflow 3's saved views of an experiment's runs page
+
+
+def save_view(experiment: str, key: str, name: str, search_filter: str, metrics: list[str],
+              params: Optional[list[str]] = None) -> None:
+    """A saved view of `experiment`'s runs page (MLflow 3: the Views menu, and the URL
+    #/experiments/<id>/runs?viewStateShareKey=<key>): the runs `search_filter` selects, oldest
+    first, with the columns of `metrics` and `params` shown (the page shows none by default).
+    Saved again under the same key, it is replaced."""
+    import time
+    import mlflow
+    columns = [f"metrics.`{m}`" for m in metrics] + [f"params.`{p}`" for p in params or []]   # the page's ids
+    state = {"searchFilter": search_filter, "orderByKey": "attributes.start_time", "orderByAsc": True,
+             "selectedColumns": columns}
+    now = int(time.time() * 1000)
+    client = mlflow.MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return
+    client.set_experiment_tag(found.experiment_id, VIEW_TAG + key, json.dumps(
+        {"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps(state)}))
 
 
 def log_table(frame: Any, artifact_file: str) -> None:
@@ -238,13 +352,3 @@ def log_image_file(path: str | Path, folder: str = "figures") -> None:
     from PIL import Image
     with Image.open(path) as image:
         mlflow.log_image(image.convert("RGB"), artifact_file=f"{folder}/{Path(path).name}")
-
-
-def log_dataset_input(frame: Any, name: str, source: str, context: str) -> None:
-    """Record the data a run's numbers came from as an MLflow dataset input (name, digest, source)."""
-    import warnings
-    import mlflow
-    with warnings.catch_warnings():   # a relative file path is not a registered source type; it is kept as text
-        warnings.simplefilter("ignore")
-        dataset = mlflow.data.from_pandas(frame, source=source, name=name)
-    mlflow.log_input(dataset, context=context)

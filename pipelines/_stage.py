@@ -140,6 +140,11 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         _fail(f"{self.prog}: {message} (see --help)", 2)
 
+    def format_help(self) -> str:   # the registry only when help is shown: parsing stays torch-free
+        for action in (a for a in self._actions if a.dest == "method" and a.help is None):
+            action.help = "one of the registered methods: " + ", ".join(sorted(registered_methods()))
+        return super().format_help()
+
 
 def resolve_seed(params: Params, seed: int | None) -> int:
     """--seed: one of train.seeds (the matrix items); absent: the first of them."""
@@ -159,7 +164,7 @@ def parser(description: str, dataset: bool = False, method: bool = False,
            seed: bool = False) -> argparse.ArgumentParser:
     """The stage's command line: --params, and --dataset / --method / --seed for matrix stages."""
     module = os.path.splitext(os.path.basename(sys.argv[0]))[0]
-    p = _Parser(prog=f"python -m pipelines.{module}", description=description)
+    p = _Parser(prog=module if module.startswith("frgan-") else f"python -m pipelines.{module}", description=description)
     p.add_argument("--params", default="params.yaml", help="the params file (default: params.yaml)")
     if dataset:
         p.add_argument("--dataset", required=True, choices=DATASET_NAMES)

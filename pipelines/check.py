@@ -72,8 +72,13 @@ def main(params: Params, args) -> None:
         sys.exit(1)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The command line (`python -m pipelines.check`, the `frgan-check` console script)."""
     p = _stage.parser(__doc__.splitlines()[0])
     p.add_argument("--update", action="store_true", help=f"rewrite {BASELINE} from the current smoke numbers")
     p.add_argument("--verbose", action="store_true", help="list every number, not only failures and new ones")
     _stage.run(main, p, registry=False)
+
+
+if __name__ == "__main__":
+    cli()

@@ -7,7 +7,8 @@ frame pairs of ||e_t - e_s||, on unit-length face embeddings (metrics/__init__.p
 true video exists (faces-synth), MSE/PSNR/SSIM against it as well.
 Actors (Table 3, Fig. 7, Table 4): per-pixel MSE on [0, 1] values, PSNR = 10 log10(1 / MSE) and
 SSIM against the real future frames; "MSE (GT)" from ground-truth-pose conditions.
-Every score is a mean over test videos with a 95% bootstrap interval.
+Every score is a mean over test videos with a 95% bootstrap interval (MLflow: the mean as
+`<metric>`, the interval as `<metric>_low` / `<metric>_high`).
 
 Outs, per training seed s (the videos of data/generated/<dataset>/<method>/seed-<s>/):
 reports/metrics/evaluate-<dataset>-<method>-seed<s>.json (DVC metrics),
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from frgan import tracking
 from frgan.config import Params
 from frgan.data.errors import DatasetError
 from metrics.scoring import score_videos
@@ -49,9 +51,21 @@ def evaluate(params: Params, dataset: str, method: str, seed: int) -> tuple[dict
                         train_seed=seed)
 
 
+def interval_metrics(result: dict) -> dict[str, float]:
+    """'<metric>_low' / '<metric>_high': the 95% interval of every headline score of the metrics
+    JSON (the keys whose means the run logs; per-class keys, 'metric/class', left out)."""
+    return {f"{k}_{end}": v[end] for k, v in result.items()
+            if isinstance(v, dict) and "/" not in k for end in ("low", "high") if end in v}
+
+
 def main(params: Params, args) -> None:
+    def scores() -> tuple[dict, pd.DataFrame, pd.DataFrame]:   # inside the stage's MLflow run
+        result, frames, per_video = evaluate(params, args.dataset, args.method, args.seed)
+        tracking.log_metrics(interval_metrics(result))
+        return result, frames, per_video
+
     _stage.write_scores(stage_name("evaluate", args.dataset, args.method, args.seed), params, args.dataset,
-                 args.method, args.seed, lambda: evaluate(params, args.dataset, args.method, args.seed))
+                        args.method, args.seed, scores)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 Outs: data/generated/<dataset>/<method>/seed-<s>/ (from models/<dataset>/<method>/seed-<s>/) with videos.u8 (items, T, H, W, 3) from the predicted
 conditions, videos_gt.u8 from ground-truth conditions where the task has them (actors: Table
 3's "MSE (GT)"), index.csv (the test items) and meta.json; a PNG of a few items under
-reports/figures/generate-<dataset>-<method>-seed<s>.png.
+reports/figures/generate-<dataset>-<method>-seed<s>.png, and samples/item-<i>.gif: the first
+test items as looping GIFs (generated | real video where one exists), also in the MLflow run.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from frgan import tracking
 from frgan.config import Params
-from frgan.io import atomic_dir, atomic_file
+from frgan.io import atomic_dir, atomic_file, write_gif
 from frgan.methods import get_method
 from frgan.task import to_uint8_frames
 from pipelines import _stage
@@ -40,6 +41,20 @@ def _sheet(videos: np.ndarray, inputs: np.ndarray, truth, path: Path, rows: int 
         Image.fromarray(grid.repeat(scale, 0).repeat(scale, 1)).save(tmp, format="PNG")
 
 
+SAMPLE_GIFS = 4   # test items written as GIFs, for the eye: no number reads them
+GIF_FPS = 8
+
+
+def _gifs(videos: np.ndarray, truth, folder: Path) -> list[Path]:
+    """The first SAMPLE_GIFS test videos as GIFs, each beside its real video when there is one."""
+    paths = []
+    for i in range(min(SAMPLE_GIFS, len(videos))):
+        frames = videos[i] if truth is None else np.concatenate([videos[i], truth[i]], axis=2)
+        paths.append(folder / f"item-{i}.gif")
+        write_gif(frames, paths[-1], GIF_FPS, scale=max(1, 96 // videos.shape[2]))
+    return paths
+
+
 def main(params: Params, args) -> None:
     method = get_method(args.method)
     task = load_task(params, args.dataset)
@@ -61,10 +76,13 @@ def main(params: Params, args) -> None:
                 {"dataset": args.dataset, "method": args.method, "seed": args.seed, "shape": list(videos.shape),
                  "has_gt_conditions": has_gt, "has_truth": items.truth is not None,
                  "data_fingerprint": task.store.fingerprint}, indent=2, sort_keys=True) + "\n")
+            gifs = [folder / "samples" / p.name for p in _gifs(videos, items.truth, out / "samples")]
         figure = sheet_path(args.dataset, args.method, args.seed)
         figure.parent.mkdir(parents=True, exist_ok=True)
         _sheet(videos, to_uint8_frames(items.input), items.truth, figure)
         tracking.log_artifact(figure)
+        for gif in gifs:
+            tracking.log_artifact(gif, "videos")
     print(f"{stage}: {videos.shape[0]} videos of {videos.shape[1]} frames -> {folder}")
 
 

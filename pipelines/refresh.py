@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # What a smoke repro writes that is committed (besides dvc.lock); `expected` changes only with --update.
 RESULTS = ("reports/metrics", "reports/plots", "reports/videos", "reports/tables", "reports/figures",
-           "reports/expected")
+           "reports/expected", "reports/report-plots", "reports/headline.json")
 # A stage's entry in dvc.lock: a two-space-indented key at the start of its line.
 LOCK_ENTRY = re.compile(r"^  (\S[^:]*):\s*$")
 
@@ -114,11 +114,14 @@ def repro_and_gate(workdir: Path, update: bool) -> float:
 def copy_results(workdir: Path, repo: Path = REPO) -> list[str]:
     """RESULTS and the pruned dvc.lock from the clone into `repo`; the stale entries dropped."""
     lock, dropped = without_stale_entries((workdir / "dvc.lock").read_text(), set(stage_names(workdir)))
-    for folder in RESULTS:
-        target = repo / folder
-        if target.exists():
+    for name in RESULTS:
+        target = repo / name
+        if target.is_dir():
             shutil.rmtree(target)
-        shutil.copytree(workdir / folder, target)
+        if (workdir / name).is_dir():
+            shutil.copytree(workdir / name, target)
+        else:
+            shutil.copyfile(workdir / name, target)
     (repo / "dvc.lock").write_text(lock)
     return dropped
 

@@ -12,6 +12,8 @@ Metrics: reports/metrics/train-<dataset>-<method>-seed<s>.json, the run's traini
 method trains on the clips of both training splits, gm + gr, for gm_steps + gr_steps generator
 steps; frgan.methods.Budget): clips, generator_steps, samples_seen, parameters. Deterministic
 keys only, so a fresh rerun writes the same bytes; the wall time goes to MLflow with them.
+MLflow params: every resolved training knob of the method's config as `config.<field>` (nested
+fields dotted: `config.weights.rec`), beside params.yaml and params-resolved.yaml as artifacts.
 
 Several processes (data-parallel, frgan/train/distributed.py): `train.processes: N` in
 params.yaml makes this stage re-execute itself as `torchrun --standalone --nproc_per_node N -m
@@ -52,6 +54,26 @@ def budget_record(dataset: str, method: str, seed: int, spent: Budget) -> dict:
     """The train stage's metrics file: the run's names and its budget (the report's budget table)."""
     splits = list(TRAIN_SPLITS) if spent.clips else []   # a method that trained on no clip names none
     return {"dataset": dataset, "method": method, "seed": seed, "splits": splits, **asdict(spent)}
+
+
+def method_config(method: object, task, params: Params) -> object:
+    """The method's resolved training config (a dataclass): its `config(task, params)`, else its
+    module's `make_config(task, params)` (VGAN, MoCoGAN); None for a method with none (copy-input)."""
+    resolve = getattr(method, "config", None) or getattr(sys.modules[type(method).__module__], "make_config", None)
+    return None if resolve is None else resolve(task, params)
+
+
+def log_configuration(method: object, task, params: Params, run_params: Params, params_file: str) -> None:
+    """Every resolved training knob as a param `config.<field>` (nested: dotted), and the params
+    file and the resolved params (its active profile's sizes included) as artifacts."""
+    config = method_config(method, task, run_params)
+    if config is not None:
+        tracking.log_config(config)
+    tracking.log_artifact(params_file)
+    resolved = params.model_dump(mode="json", by_alias=True)
+    del resolved["profiles"]   # every profile: the active one's knobs instead, as `size`
+    tracking.log_dict({**resolved, "size": params.size.model_dump(mode="json", by_alias=True)},
+                      "params-resolved.yaml")
 
 
 def write_budget(record: dict) -> Path:
@@ -95,6 +117,7 @@ def train(params: Params, args) -> None:
         tracking.log_params({"method": args.method, "summary": method.summary, "train_seed": args.seed,
                              **{f"size.{k}": v for k, v in params.size.model_dump().items()},
                              **{f"distributed.{k}": v for k, v in dist.describe().items()}})
+        log_configuration(method, task, params, run_params, args.params)
         started = time.monotonic()
         with atomic_dir(trained) as out:
             spent = as_budget(method.train(task, run_params, out, checkpoints,

@@ -14,6 +14,7 @@ from reporting.claims import claims_markdown
 from reporting.figures import write_figures
 from reporting.findings import findings_markdown
 from reporting.layout import FIGURES_DIR, TABLES_DIR
+from reporting.plots import write_dvc_outputs
 from reporting.qualitative import qualitative_figures
 from reporting.results import Evaluations, Results
 from reporting.study.table2 import ANSWERS_CSV, table2_markdown
@@ -57,4 +58,6 @@ def write_report(evaluations: Evaluations, published: dict, profile: str, faces_
                                                       profile, tmp, plots_dir)]
         if params is not None:
             figure_names += [p.name for p in qualitative_figures(params, tables, tmp)]
+    # DVC's view: per-frame means per method (top-level plots) and the headline numbers (metrics)
+    write_dvc_outputs(tables, (faces_dataset, actors_dataset), Path(tables_dir).parent, plots_dir)
     return tables, [tables_dir / n for n in names] + [figures_dir / n for n in figure_names]

@@ -105,13 +105,36 @@ def plot_grid(task, method_labels: dict[str, str], generated_dir: Path, title: s
     return missing
 
 
+def side_by_side_gif(task, method_labels: dict[str, str], generated_dir: Path, path: Path, seed: int,
+                     items: int = 2, fps: float = 8) -> None:
+    """A looping GIF of the methods side by side, after the real video (or the condition where
+    there is none), one row per test item, each column named in a header."""
+    from PIL import Image, ImageDraw
+    from frgan.io import write_gif
+    test = task.test_items()
+    videos = {label: v for method, label in method_labels.items()
+              if (v := generated_videos(generated_dir, task.dataset, method, seed)) is not None}
+    first = ("real video", test.truth) if test.truth is not None else ("condition", condition_images(test.cond))
+    columns = dict([first, *videos.items()])
+    chosen = pick_items(test.index.label.astype(str).tolist(), min(items, len(test.index)))
+    scale = max(1, 96 // task.size)
+    body = np.concatenate([np.concatenate([v[i] for v in columns.values()], axis=2) for i in chosen], axis=1)
+    body = body.repeat(scale, axis=1).repeat(scale, axis=2)
+    header = Image.new("RGB", (body.shape[2], 14), "white")
+    for c, name in enumerate(columns):
+        ImageDraw.Draw(header).text((c * task.size * scale + 2, 2), name, fill="black")
+    frames = np.concatenate([np.broadcast_to(np.asarray(header), (len(body), 14, body.shape[2], 3)), body], axis=1)
+    write_gif(frames, path, fps)
+
+
 GENERATED_DIR = Path("data/generated")   # the generate stage's videos, for the qualitative grids
 
 
 def qualitative_figures(params: Params, tables: list[Table], folder: Path,
                         generated_dir: Path = GENERATED_DIR) -> list[Path]:
     """Figure 6 (faces, Table 1's methods) and Figure 8 (people, Table 3's methods) as grids of
-    frames; a dataset that is not prepared here gives no grid (said on stdout)."""
+    frames, and the same methods side by side in a GIF; a dataset that is not prepared here gives
+    neither (said on stdout)."""
     written = []
     for table in tables:
         if table.spec.number not in (1, 3):
@@ -130,6 +153,9 @@ def qualitative_figures(params: Params, tables: list[Table], folder: Path,
         seed = params.train.seeds[0]
         title = (f"Figure {FIGURE_OF[task_kind]}-style samples, Table {table.spec.number}'s methods, "
                  f"on {DATASET_TITLES.get(dataset, dataset)}, profile {params.profile}, training seed {seed}")
-        plot_grid(load_task(params, dataset), labels, generated_dir, title, path, seed)
-        written.append(path)
+        task = load_task(params, dataset)
+        plot_grid(task, labels, generated_dir, title, path, seed)
+        video = folder / f"side-by-side-{task_kind}.gif"
+        side_by_side_gif(task, labels, generated_dir, video, seed)
+        written += [path, video]
     return written

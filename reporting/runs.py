@@ -1,5 +1,6 @@
 """The report in MLflow: one run `report`, and per table an experiment with a run `table <n>` and
-one run per method; the report key says whether this exact report is already logged.
+beside it (top-level too, so the experiment's page lists one row per method with its metric
+columns) one run per method; the report key says whether this exact report is already logged.
 """
 from __future__ import annotations
 
@@ -48,12 +49,14 @@ def report_key(params: Params, metrics_dir: Path = METRICS_DIR, plots_dir: Path 
 
 
 def _method_run(table: Table, row: Row, evaluations: Evaluations, run_key: str, plots_dir: Path) -> None:
-    """One run per method and table, with the same metric keys in every run of the table."""
+    """One run per method and table, with the same metric keys in every run of the table, and the
+    per-frame scores it came from as CSV artifacts `per-frame/<dataset>.csv` (every seed, a column)."""
     import pandas as pd
     tags = {"table": str(table.spec.number), "method": row.method, "row": row.label, "report_key": run_key,
+            "run_kind": "method",
             **{f"dataset_{task}": str(name) for task, name in table.datasets.items()
                if any(c.task == task for c in table.spec.columns)}}
-    with tracking.child_run(row.label, table_experiment(table.spec.number), tags):
+    with tracking.side_run(row.label, table_experiment(table.spec.number), tags) as run:
         metrics, published = {}, {}
         for column in table.spec.columns:
             cell = table.cells[(row.label, column.label)]
@@ -61,31 +64,37 @@ def _method_run(table: Table, row: Row, evaluations: Evaluations, run_key: str, 
             if cell.reproduced is not None:
                 metrics.update({column.metric: cell.reproduced.mean, f"{column.metric}_low": cell.reproduced.low,
                                 f"{column.metric}_high": cell.reproduced.high})
-        tracking.log_params(published)
-        tracking.log_metrics(metrics)
+        run.log_params(published)
+        run.log_metrics(metrics)
         for dataset in sorted({table.datasets[c.task] for c in table.spec.columns} - {None}):
             if (dataset, row.method) not in evaluations:
                 continue
             sources = [Path(plots_dir) / f"{result_name(dataset, row.method, seed)}.csv"
                        for seed in table.seeds.get((dataset, row.method), [])]
             parts = [pd.read_csv(p).assign(seed=seed_of_name(p.stem)) for p in sources if p.is_file()]
-            if parts:   # the per-frame scores of every seed, one table
-                tracking.log_dataset_input(pd.concat(parts, ignore_index=True), name=dataset,
-                                           source=", ".join(str(p) for p in sources), context="evaluation")
+            if parts:   # the per-frame scores of every seed, one file
+                run.log_csv(pd.concat(parts, ignore_index=True), f"per-frame/{dataset}.csv")
 
 
 def log_tables(tables: list[Table], evaluations: Evaluations, files: list[Path], run_key: str,
                plots_dir: Path = PLOTS_DIR) -> None:
-    """Per table: an experiment, a run `table <n>` holding the table (log_table) and its figures,
-    and under it one run per method that has results."""
+    """Per table: an experiment holding a run `table <n>` (tag run_kind=table: the table as an
+    MLflow table, log_table, and its files) and one run per method that has results (run_kind=
+    method), all top-level; and the experiment's saved view `table<n>` (Views menu), this report's
+    method runs with the table's metric columns and published values shown."""
     for table in tables:
         number = table.spec.number
-        with tracking.child_run(f"table {number}", table_experiment(number),
-                                {"table": str(number), "report_key": run_key}):
-            tracking.log_table(table_frame(table), f"table{number}.json")
+        with tracking.side_run(f"table {number}", table_experiment(number),
+                               {"table": str(number), "report_key": run_key, "run_kind": "table"}) as run:
+            run.log_table(table_frame(table), f"table{number}.json")
             for path in files:
                 if path.name.startswith(f"table{number}."):
-                    tracking.log_artifact(path)
-            for row in table.spec.rows:
-                if any(table.cells[(row.label, c.label)].reproduced is not None for c in table.spec.columns):
-                    _method_run(table, row, evaluations, run_key, plots_dir)
+                    run.log_artifact(path)
+        for row in table.spec.rows:
+            if any(table.cells[(row.label, c.label)].reproduced is not None for c in table.spec.columns):
+                _method_run(table, row, evaluations, run_key, plots_dir)
+        metrics = [c.metric for c in table.spec.columns]
+        # the view's key, `table<n>`, is in the table's footer (reporting.tables.mlflow_footer)
+        tracking.save_view(table_experiment(number), f"table{number}", f"Table {number}: one row per method",
+                           f"tags.run_kind = 'method' and tags.report_key = '{run_key}'", metrics,
+                           [f"published.{m}" for m in metrics])

@@ -148,9 +148,10 @@ def mlflow_footer(number: int, run_key: str) -> str:
     """Where the table's runs are. Run ids differ per MLflow store, so the footer names the
     content key every run of this report carries: the table file stays byte-identical across
     machines and any store that logged it finds the runs."""
-    return (f"MLflow: experiment `{table_experiment(number)}`, one run per method nested under the run "
-            f"`table {number}`; search `tags.report_key = '{run_key}'` (also on the `report` run in "
-            f"`{tracking.EXPERIMENT}`).")
+    return (f"MLflow: experiment `{table_experiment(number)}`, one run per method (`tags.run_kind = 'method'`) "
+            f"beside the run `table {number}` holding the table, its saved view `table{number}` "
+            f"(Views menu) showing their metric columns; search `tags.report_key = '{run_key}'` "
+            f"(also on the `report` run in `{tracking.EXPERIMENT}`).")
 
 
 def _directions_text(directions: dict[str, str]) -> str:

@@ -34,6 +34,9 @@ PACKAGES = ("pipelines", "frgan", "baselines", "metrics", "reporting")
 # any model edit. Stages that do look methods up (train, generate) follow it.
 REGISTRY = ("pipelines/_stage.py", "registered_methods")
 RUNS_METHODS = "get_method"
+# `frgan.load` (frgan/__init__.py) imports frgan.api, which rebuilds any method's networks for a
+# researcher; no stage calls it, so its body is never followed.
+API = ("frgan/__init__.py", "load")
 
 
 def module_file(name: str, repo: Path = REPO) -> Path | None:
@@ -108,7 +111,7 @@ def import_closure(module: str, repo: Path = REPO) -> dict[str, str]:
     while todo:
         path = todo.pop()
         rel = path.relative_to(repo).as_posix()
-        skip = REGISTRY[1] if rel == REGISTRY[0] and not follow_registry else None
+        skip = REGISTRY[1] if rel == REGISTRY[0] and not follow_registry else API[1] if rel == API[0] else None
         for found in imported_files(path, repo, skip):
             if found not in chain:
                 chain[found] = f"{chain[path]} -> {found.relative_to(repo).as_posix()}"

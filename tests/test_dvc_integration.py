@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 
 from tests.conftest import REPO
 
@@ -105,6 +106,16 @@ def test_repro_builds_the_declared_outs_then_reruns_nothing(project):
                 assert scores[metric]["low"] <= scores[metric]["mean"] <= scores[metric]["high"], metric
             videos = (project / "reports" / "videos" / f"{name}.csv").read_text().splitlines()
             assert len(videos) == scores["videos"] + 1
+            # generate's GIFs for the eye: the first test items, one GIF frame per video frame
+            generated = project / "data/generated" / dataset / METHOD / f"seed-{seed}"
+            meta = json.loads((generated / "meta.json").read_text())
+            n, t, h, w, _ = meta["shape"]
+            gifs = sorted((generated / "samples").glob("item-*.gif"))
+            assert len(gifs) == min(4, n)
+            scale = max(1, 96 // h)
+            with Image.open(gifs[0]) as gif:   # the video beside its real one (Pillow merges repeated frames)
+                assert gif.size == (w * scale * (2 if meta["has_truth"] else 1), h * scale)
+                assert 1 <= gif.n_frames <= t and gif.info["loop"] == 0
         # the two seeds trained differently: their videos differ
         a, b = ((project / "data/generated" / dataset / METHOD / f"seed-{s}" / "videos.u8").read_bytes() for s in SEEDS)
         assert a != b

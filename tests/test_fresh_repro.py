@@ -35,7 +35,8 @@ import pytest
 from reporting.gate import machine_fingerprint
 from tests.conftest import REPO
 
-COMPARED = ("reports/metrics", "reports/plots", "reports/videos", "reports/tables", "dvc.lock")
+COMPARED = ("reports/metrics", "reports/plots", "reports/videos", "reports/tables", "reports/report-plots",
+            "reports/headline.json", "dvc.lock")
 # The budget table's wall time (seconds a train stage ran, read from MLflow) differs on every run:
 # masked in these files, and only that column (reporting/budget.py names it).
 WALL_TIME_MD = ("reports/tables/budget.md", "Wall time (s)")

@@ -123,3 +123,12 @@ def test_grid_of_generated_videos(tmp_path):
     with Image.open(path) as image:   # 2 items x (condition, real video, FRGAN) = 6 rows; input + 5 steps
         width, height = image.size
     assert 0.8 < (height / width) / (6 / 6) < 1.2
+    # the same methods side by side in a GIF: the real video, then each generated one; a row per item
+    stub.size = SIZE
+    gif = tmp_path / "side.gif"
+    qualitative.side_by_side_gif(stub, {"frgan": "FRGAN", "mcnet": "MCNet"}, tmp_path / "generated", gif, 1)
+    scale = max(1, 96 // SIZE)
+    with Image.open(gif) as image:   # columns: real video, FRGAN (MCNet has no videos); 2 items; a header
+        assert image.size == (2 * SIZE * scale, 14 + 2 * SIZE * scale) and image.info["loop"] == 0
+        frame = np.asarray(image.convert("RGB"))
+    assert (frame[14:, SIZE * scale:] == 7).all() and (frame[14:, :SIZE * scale] == 0).all()

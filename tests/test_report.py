@@ -464,16 +464,35 @@ def test_mlflow_runs_per_table_findable_from_the_footer_and_not_duplicated(tmp_p
     [parent] = runs("FRGAN-Repro", f"tags.report_key = '{key}'")
     assert {"budget.json", "budget.md", "budget.csv"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert f"tags.report_key = '{key}'" in budget
-    [table3] = runs("FRGAN-Repro/table3", f"tags.report_key = '{key}' and tags.mlflow.runName = 'table 3'")
-    assert table3.data.tags["mlflow.parentRunId"] == parent.info.run_id
-    methods = {r.data.tags["method"]: r for r in runs("FRGAN-Repro/table3", f"tags.report_key = '{key}'")
-               if "method" in r.data.tags}
+    # The table's runs are top-level in its experiment (its page lists a row per method with its
+    # metrics, nothing collapsed), linked to the report run by a tag; the footer says how to filter.
+    assert "`tags.run_kind = 'method'`" in footer
+    [table3] = runs("FRGAN-Repro/table3", f"tags.report_key = '{key}' and tags.run_kind = 'table'")
+    assert table3.data.tags["mlflow.runName"] == "table 3" and table3.data.tags["table"] == "3"
+    methods = {r.data.tags["method"]: r for r in runs("FRGAN-Repro/table3", f"tags.report_key = '{key}' and tags.run_kind = 'method'")}
     assert set(methods) == {"frgan", "vgan"}   # the rows with results; Mathieu/Villegas not run
-    assert all(r.data.tags["mlflow.parentRunId"] == table3.info.run_id for r in methods.values())
+    for run in [table3, *methods.values()]:
+        assert "mlflow.parentRunId" not in run.data.tags and run.info.status == "FINISHED"
+        assert run.data.tags["source_run_id"] == parent.info.run_id
+        assert run.data.tags["git_commit"] == parent.data.tags["git_commit"]
     assert methods["frgan"].data.metrics["mse"] == 0.5 and methods["frgan"].data.metrics["mse_gt"] == 0.02
+    assert methods["frgan"].data.metrics["mse_low"] == 0.4 and methods["frgan"].data.metrics["mse_high"] == 0.6
     assert methods["frgan"].data.params["published.mse"] == "0.023"    # Table 3, Ours
-    assert [d.dataset.name for d in methods["frgan"].inputs.dataset_inputs] == ["actors-synth"]
+    # the per-frame scores as a CSV artifact of the method's run (every seed), no dataset input
+    assert not methods["frgan"].inputs.dataset_inputs
+    frames = pd.read_csv(mlflow.artifacts.download_artifacts(
+        run_id=methods["frgan"].info.run_id, artifact_path="per-frame/actors-synth.csv", tracking_uri=uri))
+    expected = pd.read_csv(tmp_path / "reports" / "plots" / "evaluate-actors-synth-frgan-seed0.csv").assign(seed=0)
+    pd.testing.assert_frame_equal(frames, expected)
     assert "table3.json" in [a.path for a in client.list_artifacts(table3.info.run_id)]
+    for experiment in ("FRGAN-Repro", "FRGAN-Repro/table3"):   # the UI's training view, not GenAI
+        assert client.get_experiment_by_name(experiment).tags["mlflow.experimentKind"] == "custom_model_development"
+    # the saved view the footer names: this report's method runs, the table's metric columns shown
+    assert "saved view `table3`" in footer
+    view = json.loads(client.get_experiment_by_name("FRGAN-Repro/table3").tags["mlflow.sharedViewState.table3"])
+    state = json.loads(view["state"])
+    assert {r.info.run_id for r in runs("FRGAN-Repro/table3", state["searchFilter"])} == {r.info.run_id for r in methods.values()}
+    assert {"metrics.`mse`", "metrics.`mse_gt`", "params.`published.mse`"} <= set(state["selectedColumns"])
     counted = {e.name: len(runs(e.name)) for e in client.search_experiments()}
     second = run_module("pipelines.report", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
     assert second.returncode == 0, second.stderr

@@ -79,11 +79,13 @@ def test_videos(n_items: int, make: Callable[[slice], torch.Tensor], batch: int 
 # Weight files: one format for every method. The config and the task's shape (kind, image size,
 # condition channels) are what a reader needs to rebuild the networks before loading the states.
 
-def save_weights(path: Path, config: dict[str, Any], task: Task, states: dict[str, nn.Module]) -> None:
-    """`path`: {"config", "task": {kind, size, channels}, "states": {name: state dict}}."""
-    shape = {"kind": task.kind, "size": int(task.size), "channels": int(task.channels)}
+def save_weights(path: Path, method: str, config: dict[str, Any], task: Task, states: dict[str, nn.Module]) -> None:
+    """`path`: {"method", "config", "task": {kind, size, channels, sigma_px}, "states": {name: state
+    dict}}: what frgan.load needs to rebuild the networks without a clip store."""
+    shape = {"kind": task.kind, "size": int(task.size), "channels": int(task.channels),
+             "sigma_px": float(task.sigma_px)}   # the heatmaps' width in pixels (actors' conditions)
     with atomic_file(path) as tmp:
-        torch.save({"config": config, "task": shape,
+        torch.save({"method": method, "config": config, "task": shape,
                     "states": {name: module.state_dict() for name, module in states.items()}}, tmp)
 
 

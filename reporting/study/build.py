@@ -16,7 +16,7 @@ import numpy as np
 
 from frgan.config import Params
 from frgan.data.errors import DatasetError
-from frgan.io import atomic_dir
+from frgan.io import atomic_dir, write_gif
 from frgan.paths import generated_path, stage_name
 from reporting.study.draw import FRGAN, draw_questions
 from reporting.study.folder import DB_FILE, QUESTIONS_FILE, GIFS_DIR
@@ -68,14 +68,6 @@ def load_generated(dataset: str, method: str, seed: int) -> Generated:
 def video_name(seed: int, method: str, item: int) -> str:
     # Opaque: the page never tells a rater which method made a video.
     return hashlib.sha256(f"frgan-study|{seed}|{method}|{item}".encode()).hexdigest()[:20] + ".gif"
-
-
-def write_gif(frames: np.ndarray, path: Path, fps: float) -> None:
-    """An animated GIF that loops forever (loop=0), one palette per frame."""
-    from PIL import Image
-    images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], loop=0,
-                   duration=max(20, int(round(1000.0 / fps))), optimize=False)
 
 
 def study_id_of(record: Mapping[str, Any]) -> str:
