@@ -233,3 +233,17 @@ def _copy_input(folder: Path, payloads: dict, sigma_px: Optional[float], device:
         return np.repeat(image[None], n, axis=0)
     model.generate = generate
     return model
+
+
+def example_input(task, method: str) -> Optional[dict[str, np.ndarray]]:
+    """The first test item of `task` as `generate`'s keyword arguments (the MLflow model's input
+    example), or None for a method frgan.load does not support (mocogan)."""
+    from frgan.task import to_uint8_frames
+    if method == "mocogan":
+        return None
+    items = task.test_items()
+    example = {"image": to_uint8_frames(items.input[:1])[0], "conditions": items.cond[0].numpy(),
+               "input_condition": items.input_cond[0].numpy()}
+    if method == "vgan":
+        example["label"] = np.asarray(str(items.index.label.iloc[0]))
+    return example

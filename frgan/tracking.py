@@ -213,6 +213,18 @@ def log_config(config: Any, prefix: str = "config") -> dict[str, str]:
     return flat
 
 
+def log_trained_model(folder: str | Path, input_example: Optional[dict] = None) -> None:
+    """The model folder of a train stage as the run's MLflow model `model` (a pyfunc logged as
+    code, frgan/mlflow_model.py, through frgan.load), with an input example when given."""
+    import mlflow
+    import warnings
+    with warnings.catch_warnings():   # MLflow's notes on inferred signatures and pip requirements
+        warnings.simplefilter("ignore")
+        mlflow.pyfunc.log_model(name="model", python_model=str(Path(__file__).with_name("mlflow_model.py")),
+                                artifacts={"model": str(folder)}, input_example=input_example,
+                                pip_requirements=["frgan-repro"])
+
+
 def log_dict(data: dict, artifact_file: str) -> None:
     """A dict as a YAML or JSON artifact of the active run (by the file's extension)."""
     import mlflow

@@ -35,6 +35,7 @@ from frgan import tracking
 from frgan.config import Params
 from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.io import atomic_dir, atomic_file
+from frgan.api import example_input
 from frgan.methods import Budget, get_method
 from frgan.train import distributed as dist
 from pipelines import _stage
@@ -133,6 +134,9 @@ def train(params: Params, args) -> None:
                               "budget/wall_time_s": wall})
         tracking.log_params({"budget.splits": "+".join(TRAIN_SPLITS)})
         budget_file = write_budget(record)
+        example = example_input(task, args.method)
+        if example is not None:   # mocogan: frgan.load cannot make one video alone
+            tracking.log_trained_model(trained, example)
     print(f"{stage}: weights in {trained}, budget in {budget_file} ({spent.generator_steps} generator steps, "
           f"{spent.samples_seen} samples of {spent.clips} clips, {spent.parameters} parameters, {wall:.1f} s)"
           + (f" ({dist.size()} processes)" if dist.size() > 1 else ""))

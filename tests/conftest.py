@@ -1,7 +1,9 @@
 """Shared test fixtures: the repository root, a Python that runs stage modules, tmp copies."""
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +61,31 @@ def run_module(module: str, *args: str, cwd: Path, env: dict | None = None,
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+# Headless Chromium for the browser tests (the study page, the MLflow UI): Debian's chromium and
+# chromium-driver, which .ci/run installs; the tests skip naming the package when one is absent.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+NEEDS_CHROMIUM = [
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian package chromium)"),
+    pytest.mark.skipif(CHROMEDRIVER is None, reason="chromedriver not installed (Debian package chromium-driver)"),
+]
+
+
+@contextlib.contextmanager
+def headless_chromium(width: int, height: int):
+    """A Selenium driver of a headless Chromium window of that size, quit on exit."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                f"--window-size={width},{height}", "--no-first-run", "--disable-extensions"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -210,3 +210,21 @@ def test_frgan_load_is_the_api_and_import_frgan_stays_torch_free(models):
         pytest.skip("frgan.load not in frgan/__init__.py yet: it needs an exemption in tests/test_dvc_deps.py")
     import frgan
     assert frgan.load(models("mathieu")).method == "mathieu"
+
+
+@pytest.mark.parametrize("name", ["frgan", "vgan"])
+def test_the_mlflow_model_predicts_what_frgan_load_generates(name, task, params, models):
+    """The train stage's MLflow model (frgan/mlflow_model.py, logged as code): loaded back from
+    the run, its predict on the input example is the API's video."""
+    import mlflow
+    from frgan import tracking
+    from frgan.api import example_input
+    folder = models(name)
+    example = example_input(task, name)
+    with tracking.start_run(f"train@actors-synth-{name}-0", params):
+        tracking.log_trained_model(folder, example)
+        uri = f"runs:/{mlflow.active_run().info.run_id}/model"
+    video = mlflow.pyfunc.load_model(uri).predict(example)
+    label = str(example.pop("label")) if "label" in example else None
+    assert np.array_equal(video, load_model(folder).generate(**example, label=label))
+    assert example_input(task, "mocogan") is None   # frgan.load cannot make one MoCoGAN video alone

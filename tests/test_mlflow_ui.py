@@ -18,17 +18,14 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, run_module
+from tests.conftest import NEEDS_CHROMIUM, REPO, headless_chromium, run_module
 from tests.test_report import PUBLISHED, write_evaluation
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 SCREENSHOT = REPO / "reports" / "figures" / "mlflow-table1.png"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian package chromium)"),
-    pytest.mark.skipif(CHROMEDRIVER is None, reason="chromedriver not installed (Debian package chromium-driver)"),
+    *NEEDS_CHROMIUM,
 ]
 
 # Table 1's rows with results in this store: row label -> ACD-I mean (as the UI prints it).
@@ -97,19 +94,8 @@ def server(tmp_path, store):
 
 @pytest.fixture()
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1500,1000", "--no-first-run", "--disable-extensions"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    try:
+    with headless_chromium(1500, 1000) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 # Every grid cell as [row index, column id, text] (the runs table renders rows in several

@@ -18,32 +18,17 @@ import pandas as pd
 import pytest
 
 from reporting import study
+from tests.conftest import NEEDS_CHROMIUM, headless_chromium
 from tests.test_study import Server, make_generated, study_params
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian package chromium)"),
-    pytest.mark.skipif(CHROMEDRIVER is None, reason="chromedriver not installed (Debian package chromium-driver)"),
-]
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture()
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=900,640", "--no-first-run", "--disable-extensions"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    try:
+    with headless_chromium(900, 640) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 class Rater:

@@ -44,6 +44,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from frgan.conditions import render
 from frgan.conditions.fitting import MIN_LANDMARKS, FitSettings, fit_videos, torch_threads
@@ -127,6 +128,8 @@ def fit_store(store: ClipStore, model: MorphableModel, landmarks: np.ndarray, se
     lengths = index.length.to_numpy()
     alpha, beta, pose, error = [], [], [], []
     step = 0
+    # frames/s and ETA on a terminal, quiet in logs (disable=None: tqdm's "only on a TTY")
+    bar = tqdm(total=int(lengths.sum()), desc="3DMM fit", unit="frame", disable=None)
     for first, stop in _clip_batches(lengths, FIT_BATCH_FRAMES):
         rows = slice(int(index.start.iloc[first]), int(index.start.iloc[stop - 1] + lengths[stop - 1]))
         video = np.repeat(np.arange(stop - first), lengths[first:stop])
@@ -141,6 +144,8 @@ def fit_store(store: ClipStore, model: MorphableModel, landmarks: np.ndarray, se
         beta.append(fit.beta)
         pose.append(fit.pose)
         error.append(fit.error_px)
+        bar.update(int(lengths[first:stop].sum()))
+    bar.close()
     return FaceFit(np.concatenate(alpha), np.concatenate(beta), np.concatenate(pose), np.concatenate(error))
 
 
@@ -174,11 +179,13 @@ def _write_store_maps(store: ClipStore, model: MorphableModel, fit: FaceFit, pat
     clip_of_row = np.repeat(np.arange(len(store.index)), store.index.length.to_numpy())
     size = int(store.meta["height"])
     chunk = RENDER_BATCH * 16
-    with path.open("wb") as handle:
+    with path.open("wb") as handle, tqdm(total=len(clip_of_row), desc="normal maps", unit="frame",
+                                         disable=None) as bar:
         for lo in range(0, len(clip_of_row), chunk):
             rows = slice(lo, min(lo + chunk, len(clip_of_row)))
             handle.write(normal_maps(model, fit.alpha[clip_of_row[rows]], fit.beta[rows], fit.pose[rows],
                                      size).tobytes())
+            bar.update(rows.stop - rows.start)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -70,9 +70,14 @@ def fingerprint(cfg: Any, data: str, skip: Sequence[str] = (), **extra: Any) -> 
 @torch.no_grad()
 def test_videos(n_items: int, make: Callable[[slice], torch.Tensor], batch: int = 8) -> np.ndarray:
     """(N, T, H, W, 3) uint8 test videos, `batch` items at a time: `make(items)` returns the
-    clips (B, 3, T, H, W) in [-1, 1] of the items in that slice."""
-    return np.concatenate([to_uint8_frames(make(slice(lo, lo + batch)).transpose(1, 2))
-                           for lo in range(0, n_items, batch)])
+    clips (B, 3, T, H, W) in [-1, 1] of the items in that slice. Progress on a terminal only."""
+    from tqdm.auto import tqdm
+    chunks = []
+    with tqdm(total=n_items, desc="test videos", unit="video", disable=None) as bar:
+        for lo in range(0, n_items, batch):
+            chunks.append(to_uint8_frames(make(slice(lo, lo + batch)).transpose(1, 2)))
+            bar.update(len(chunks[-1]))
+    return np.concatenate(chunks)
 
 
 # ---------------------------------------------------------------------------------------------

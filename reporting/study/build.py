@@ -122,7 +122,8 @@ def build(params: Params, folder: Optional[Path] = None, force: bool = False) ->
     record["study_id"] = study_id_of(record)
     with atomic_dir(folder) as out:
         (out / GIFS_DIR).mkdir()
-        for name, v in sorted(videos.items()):
+        from tqdm.auto import tqdm
+        for name, v in tqdm(sorted(videos.items()), desc="study GIFs", unit="video", disable=None):
             write_gif(np.asarray(generated[v["method"]].videos[v["item"]]), out / GIFS_DIR / name, study.fps)
         (out / QUESTIONS_FILE).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     return record
