@@ -245,5 +245,5 @@ def example_input(task, method: str) -> Optional[dict[str, np.ndarray]]:
     example = {"image": to_uint8_frames(items.input[:1])[0], "conditions": items.cond[0].numpy(),
                "input_condition": items.input_cond[0].numpy()}
     if method == "vgan":
-        example["label"] = np.asarray(str(items.index.label.iloc[0]))
+        example["label"] = np.asarray([str(items.index.label.iloc[0])])
     return example

@@ -25,9 +25,11 @@ with warnings.catch_warnings():   # MLflow's advice to type `predict`: its input
             self.model = load_model(context.artifacts["model"])
 
         def predict(self, context, model_input, params=None) -> np.ndarray:
-            given = {key: model_input[key] for key in INPUTS if key in model_input}
-            label = given.pop("label", None)
-            return self.model.generate(**given, label=None if label is None else str(np.asarray(label).item()))
+            given = {key: np.asarray(model_input[key]) for key in INPUTS if key in model_input}
+            if given["image"].dtype != np.uint8 and np.isin(given["image"], np.arange(256)).all():
+                given["image"] = given["image"].astype(np.uint8)   # JSON (a served model) gives int64
+            label = given.pop("label", None)   # a 1-element array: a signature needs a dimension
+            return self.model.generate(**given, label=None if label is None else str(label.ravel()[0]))
 
 
     mlflow.models.set_model(TrainedVideoModel())

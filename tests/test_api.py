@@ -224,7 +224,8 @@ def test_the_mlflow_model_predicts_what_frgan_load_generates(name, task, params,
     with tracking.start_run(f"train@actors-synth-{name}-0", params):
         tracking.log_trained_model(folder, example)
         uri = f"runs:/{mlflow.active_run().info.run_id}/model"
-    video = mlflow.pyfunc.load_model(uri).predict(example)
-    label = str(example.pop("label")) if "label" in example else None
+    model = mlflow.pyfunc.load_model(uri)
+    video = model.predict(example)
+    label = str(example.pop("label")[0]) if "label" in example else None
     assert np.array_equal(video, load_model(folder).generate(**example, label=label))
     assert example_input(task, "mocogan") is None   # frgan.load cannot make one MoCoGAN video alone
