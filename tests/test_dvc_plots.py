@@ -89,7 +89,8 @@ def test_plots_show_no_per_video_zigzag_and_the_report_figures_as_images(shown):
     ids = set(shown["plots"]["data"])
     assert not any("reports/plots/" in i for i in ids), ids          # evaluate's CSVs are plain outs
     images = {i for i in ids if shown["plots"]["data"][i][0]["type"] == "image"}
-    pngs = {f"reports/figures/report/{p.name}" for p in (REPO / "reports/figures/report").glob("*.png")}
+    pngs = {f"reports/figures/report/{p.name}" for p in (REPO / "reports/figures/report").iterdir()
+            if p.suffix in (".png", ".gif")}   # the figures and the side-by-side GIFs
     assert images == pngs and pngs
 
 
