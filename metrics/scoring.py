@@ -13,14 +13,32 @@ def _pixel_frames(generated: np.ndarray, truth: np.ndarray, suffix: str = "") ->
     return {f"{k}{suffix}": v for k, v in pixel_metrics(generated, truth).items()}
 
 
+def distinct_frames(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct frames of (M, H, W, 3) `frames` in first-seen order, for each frame the index
+    of its distinct frame): frames[i] == distinct[inverse[i]]. Compared by a digest of the bytes."""
+    import hashlib
+    first: dict[bytes, int] = {}
+    inverse = np.array([first.setdefault(hashlib.blake2b(np.ascontiguousarray(f).data, digest_size=16).digest(),
+                                         len(first)) for f in frames], dtype=np.int64)
+    _, keep = np.unique(inverse, return_index=True)   # each distinct frame's first occurrence
+    return frames[keep], inverse
+
+
 def _acd_frames(generated: np.ndarray, inputs: np.ndarray, embedder_name: str):
-    """Per-frame identity distance to the input (ACD-I's terms) and per-video ACD-C."""
+    """Per-frame identity distance to the input (ACD-I's terms), per-video ACD-C, the embedder's
+    name and how many frames (of the videos and the inputs) fell back to the whole frame.
+    A face embedding depends on the frame's pixels alone, so each distinct frame is embedded
+    once: copy-input's videos are their input frame repeated, and the inputs recur in them."""
     from metrics.acd import acd_c, identity_distances
     from metrics.embedders import create_embedder
     embedder = create_embedder(embedder_name)
-    e_gen = embedder.embed(generated).vectors
-    e_in = embedder.embed(inputs[:, None]).vectors[:, 0]
-    return identity_distances(e_gen, e_in), acd_c(e_gen), embedder.describe()
+    n, t = generated.shape[:2]
+    every = np.concatenate([generated.reshape((n * t,) + generated.shape[2:]), inputs])
+    distinct, inverse = distinct_frames(every)
+    embedded = embedder.embed(distinct)
+    vectors, fell_back = embedded.vectors[inverse], embedded.fell_back[inverse]
+    e_gen, e_in = vectors[:n * t].reshape(n, t, -1), vectors[n * t:]
+    return identity_distances(e_gen, e_in), acd_c(e_gen), embedder.name, int(fell_back.sum())
 
 
 def score_videos(kind: str, items, videos: np.ndarray, videos_gt, embedder: str, dataset: str, method: str,
@@ -39,9 +57,9 @@ def score_videos(kind: str, items, videos: np.ndarray, videos_gt, embedder: str,
     if videos_gt is not None:
         scores.update(_pixel_frames(videos_gt, items.truth, "_gt"))
     if kind == "faces":
-        distances, acd_c_per_video, described = _acd_frames(videos, items.input, embedder)
+        distances, acd_c_per_video, embedder_name, fell_back = _acd_frames(videos, items.input, embedder)
         scores["identity_distance"] = distances
-        extra = {"embedder": described["embedder"], "embedder_frames_fell_back": described["frames_fell_back"]}
+        extra = {"embedder": embedder_name, "embedder_frames_fell_back": fell_back}
     frames = frame_table(scores, video_ids=items.index.item.tolist(), classes=items.index.label.tolist())
     per_video = video_table(frames)
     metric_names = list(scores)

@@ -264,3 +264,48 @@ def test_nan_frames_and_nan_embeddings_are_refused(monkeypatch, where):
         frames[0, 1, 3, 3, 0] = np.nan
     with pytest.raises(ValueError, match="^frames: 1 NaN" if where == "frames" else "^test-nan embeddings: 1 NaN"):
         create_embedder("test-nan").embed(frames)
+
+
+def test_distinct_frames_are_each_frame_once_in_first_seen_order():
+    from metrics.scoring import distinct_frames
+    rng = np.random.default_rng(0)
+    a, b, c = rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    frames = np.stack([b, a, b, c, a, b])
+    distinct, inverse = distinct_frames(frames)
+    assert np.array_equal(distinct, np.stack([b, a, c]))
+    assert inverse.tolist() == [0, 1, 0, 2, 1, 0]
+    assert np.array_equal(distinct[inverse], frames)
+    one_pixel_off = frames.copy()
+    one_pixel_off[3, 0, 0, 0] ^= 1
+    assert len(distinct_frames(one_pixel_off)[0]) == 3 and len(distinct_frames(np.stack([a, c, c ^ 1]))[0]) == 3
+
+
+def test_acd_embeds_each_distinct_frame_once_and_scores_as_embedding_all(monkeypatch):
+    """Copy-input's faces videos repeat their input frame: ACD embeds each distinct frame once,
+    with the scores and the fallback count of embedding every frame."""
+    import metrics.embedders as embedders
+    from metrics.acd import acd_c, identity_distances
+    from metrics.scoring import _acd_frames
+    monkeypatch.setattr(embedders, "_EMBEDDERS", dict(embedders._EMBEDDERS))
+    seen = []
+
+    @register_embedder("test-colour")
+    class Colour(Embedder):
+        dim = 3
+
+        def _embed_batch(self, frames):
+            seen.append(len(frames))
+            means = frames.reshape(len(frames), -1, 3).mean(axis=1) + 1.0
+            return means, means[:, 0] > 128   # "fell back": a red-ish frame
+
+    rng = np.random.default_rng(1)
+    inputs = rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    copies = np.repeat(inputs[:, None], 5, axis=1)                       # (4, 5, ...): copy-input
+    videos = np.concatenate([copies[:, :3], rng.integers(0, 256, (4, 2, 8, 8, 3), dtype=np.uint8)], axis=1)
+    distances, per_video_c, name, fell_back = _acd_frames(videos, inputs, "test-colour")
+    assert seen == [4 + 8] and name == "test-colour"                      # 4 inputs + 8 new frames
+    every = create_embedder("test-colour")
+    e_gen, e_in = every.embed(videos), every.embed(inputs[:, None])
+    assert np.array_equal(distances, identity_distances(e_gen.vectors, e_in.vectors[:, 0]))
+    assert np.array_equal(per_video_c, acd_c(e_gen.vectors))
+    assert fell_back == e_gen.n_fell_back + e_in.n_fell_back
