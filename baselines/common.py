@@ -35,7 +35,8 @@ from frgan.task import Task
 from frgan.train import distributed as dist
 from frgan.train import parts
 from frgan.train.checkpoint import Checkpoints
-from frgan.train.loop import run_training
+from frgan.train.loop import run_training, with_sampler
+from frgan.train.samples import clip_sampler
 from frgan.train.seeding import derive_seed, seed_everything
 
 LEAKY_SLOPE = 0.2
@@ -339,6 +340,8 @@ class OneGeneratorMethod(KnobbedMethod):
 
     def train(self, task, params, out, checkpoints, log) -> Budget:
         cfg = self.config(task, params)
+        log = with_sampler(log, clip_sampler(task, cfg.seed, cfg.device, lambda modules, first, first_cond, cond:
+                                             self.video(modules["generator"], first, first_cond, cond), ("generator",)))
         gen = self.fit(task, cfg, checkpoints / "generator", params.train.checkpoint_every, log,
                        params.train.log_every)
         parts.save_weights(out / "generator.pt", self.name, asdict(cfg), task, {"generator": gen})

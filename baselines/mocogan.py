@@ -59,7 +59,8 @@ from frgan.task import Task
 from frgan.train import distributed as dist
 from frgan.train import parts
 from frgan.train.checkpoint import Checkpoints
-from frgan.train.loop import run_training
+from frgan.train.loop import run_training, with_sampler
+from frgan.train.samples import clip_sampler
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
 
 WEIGHTS = "mocogan.pt"
@@ -271,6 +272,16 @@ def train_mocogan(task: Task, cfg: MocoganConfig, folder: Path, checkpoint_every
                 "mocogan/d_video": d_vid.item(), "mocogan/d_category": d_cls.item()}
 
     modules = {"generator": gen, "d_image": d_image, "d_video": d_video, "opt_g": opt_g, "opt_d": opt_d}
+    shown = trainable[0]   # the pictures: clips of one class, with that class and fixed motion noise
+
+    def video(modules, first, first_cond, cond):
+        n = len(first)
+        h0, eps = draw_noise(n, cond.shape[2] + 1, cfg.motion_dim,
+                             torch.Generator().manual_seed(derive_seed(cfg.seed, "mocogan-pictures")))
+        category = vg.one_hot(vg.label_indices([shown] * n, cfg.labels), len(cfg.labels)).to(first.device)
+        return modules["generator"](first, category, h0.to(first.device), eps.to(first.device))[:, :, 1:]
+    log = with_sampler(log, clip_sampler(task, cfg.seed, cfg.device, video, ("generator",), label=shown,
+                                         split=cfg.splits))
     run_training("MoCoGAN", cfg.steps, step, modules,
                  Checkpoints(folder, fingerprint=cfg.fingerprint(task.store.fingerprint)),
                  checkpoint_every, log_every, log)
@@ -307,11 +318,15 @@ def _config_from(saved: dict, device: str) -> MocoganConfig:
 @dataclass(frozen=True)
 class Mocogan(common.KnobbedMethod):
     config_class = MocoganConfig
+    loadable = False   # its test videos share motion noise drawn for the whole test set
     name: str = "mocogan"
     summary: str = "MoCoGAN (Tulyakov et al. 2018): encoder content + one-hot class + GRU motion"
 
+    def config(self, task: Task, params: Params) -> MocoganConfig:
+        return make_config(task, params)
+
     def train(self, task, params, out, checkpoints, log) -> Budget:
-        cfg = make_config(task, params)
+        cfg = self.config(task, params)
         gen = train_mocogan(task, cfg, Path(checkpoints), params.train.checkpoint_every, log, params.train.log_every)
         parts.save_weights(Path(out) / WEIGHTS, self.name, asdict(cfg), task, {"generator": gen})
         return make_budget(distinct_clips(training_clips(task, cfg)), cfg.steps, cfg.batch, gen)

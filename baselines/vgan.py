@@ -58,7 +58,8 @@ from frgan.task import Task
 from frgan.train import distributed as dist
 from frgan.train import parts
 from frgan.train.checkpoint import Checkpoints
-from frgan.train.loop import run_training
+from frgan.train.loop import run_training, shifted, with_sampler
+from frgan.train.samples import clip_sampler
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
 
 WEIGHTS = "vgan.pt"
@@ -150,7 +151,7 @@ def build_discriminator(image_size: int, cfg: VganConfig) -> vg.VideoDiscriminat
 
 def make_config(task: Task, params: Params) -> VganConfig:
     settings = common.profile_settings(params)           # the shared clips and step budget
-    future = task.test_items().n_frames                 # T: the frames every method generates
+    future = task.horizon()                             # T: the frames every method generates
     min_clip = 2                                        # input + at least one future frame
     labels = tuple(vg.training_labels(task, settings["splits"], min_clip))
     frames = min(future + 1, vg.longest_clip(task, settings["splits"], labels))
@@ -205,7 +206,9 @@ def train_label(task: Task, cfg: VganConfig, label: str, folder: Path, checkpoin
                 "vgan/mask_l1": g.mask.item(), "vgan/first_frame_l1": g.first_frame.item(),
                 "vgan/d_loss": d_loss.item()}
 
-    on_log = None if log is None else (lambda done, values: log(step_offset + done, values))
+    on_log = with_sampler(shifted(log, step_offset), clip_sampler(
+        task, cfg.seed, cfg.device, lambda modules, first, first_cond, cond: rollout(modules["generator"], first, cond.shape[2]),
+        ("generator",), label=label, split=cfg.splits))
     modules = {"generator": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
     run_training(f"VGAN {label}", cfg.steps_of(label), step, modules,
                  Checkpoints(folder / label, fingerprint=cfg.fingerprint(task.store.fingerprint, label)),
@@ -264,11 +267,15 @@ def generate_videos(task: Task, cfg: VganConfig, networks: dict[str, VganGenerat
 @dataclass(frozen=True)
 class Vgan(common.KnobbedMethod):
     config_class = VganConfig
+    takes_label = True   # one network per class
     name: str = "vgan"
     summary: str = "VGAN (Vondrick et al. 2016), conditional: one network per class, fg/bg streams"
 
+    def config(self, task: Task, params: Params) -> VganConfig:
+        return make_config(task, params)
+
     def train(self, task, params, out, checkpoints, log) -> Budget:
-        cfg = make_config(task, params)
+        cfg = self.config(task, params)
         networks = train_all(task, cfg, Path(checkpoints), params.train.checkpoint_every, log,
                              params.train.log_every)
         parts.save_weights(Path(out) / WEIGHTS, self.name, asdict(cfg), task, networks)

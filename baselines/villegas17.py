@@ -141,6 +141,7 @@ def train(task: Task, cfg: Villegas17Config, folder, checkpoint_every: int, log=
 @dataclass(frozen=True)
 class Villegas17(common.OneGeneratorMethod):
     config_class = Villegas17Config
+    reads_input_condition = True   # f_pose(p') - f_pose(p): p is the input frame's pose
     name: str = NAME
     summary: str = ("Villegas et al. 2017: analogy network f_dec(f_img(x) + f_pose(p') - f_pose(p)) on "
                     "FRGAN's conditions, no residual learning; 0.5*MSE + GAN")

@@ -158,14 +158,30 @@ def load_model(folder: str | Path, device: str = "cpu", sigma_px: Optional[float
     shape = Shape(str(task["kind"]), int(task["size"]), int(task["channels"]))
     sigma = sigma_px if sigma_px is not None else task["sigma_px"]
     model = Model(folder, method, shape, float(sigma), device)
-    if method == "mocogan":
-        raise NotImplementedError("mocogan: its videos depend on motion noise drawn for the whole test set; "
-                                  "frgan.load supports FRGAN's variants, villegas17, mcnet, mathieu, vgan "
-                                  "(label=) and copy-input; use `python -m pipelines.generate` for mocogan")
-    build = _frgan if "gm.pt" in payloads and method.startswith("frgan") else \
-        _vgan if method == "vgan" else _one_generator
+    spec = _registered(folder, method)
+    if not spec.loadable:
+        raise NotImplementedError(f"{method}: its videos depend on what is drawn for the whole test set; "
+                                  f"frgan.load supports {', '.join(loadable_methods())}; use "
+                                  f"`python -m pipelines.generate` for {method}")
+    from frgan.methods import FrganVariant
+    build = _frgan if isinstance(spec, FrganVariant) else _vgan if spec.takes_label else _one_generator
     build(model, folder, payloads)
+    model.needs_input_condition = spec.reads_input_condition
     return model
+
+
+def _registered(folder: Path, method: str):
+    from frgan.methods import get_method
+    try:
+        return get_method(method)
+    except KeyError as exc:
+        raise ModelError(f"{folder}: weights of {exc.args[0]}") from None
+
+
+def loadable_methods() -> list[str]:
+    """The registered methods frgan.load can rebuild (every one but those that need a whole test set)."""
+    from frgan.methods import registered
+    return sorted(name for name, method in registered().items() if method.loadable)
 
 
 def _needs(folder: Path, payloads: dict, file: str) -> dict:
@@ -194,7 +210,7 @@ def _frgan(model: Model, folder: Path, payloads: dict) -> None:
     def video(first, first_cond, cond, label):
         clip = fr.coarse_clip(gm, first, first_cond, cond)
         return clip if gr is None else fr.refine_long_clip(gr, clip, cond, cfg.clip_len)
-    model._video, model.needs_input_condition = video, True
+    model._video = video
 
 
 def _one_generator(model: Model, folder: Path, payloads: dict) -> None:
@@ -206,7 +222,6 @@ def _one_generator(model: Model, folder: Path, payloads: dict) -> None:
     gen.load_state_dict(payload["states"]["generator"])
     gen = gen.to(model.device).eval()
     model._video = lambda first, first_cond, cond, label: method.video(gen, first, first_cond, cond)
-    model.needs_input_condition = model.method == "villegas17"
 
 
 def _vgan(model: Model, folder: Path, payloads: dict) -> None:
@@ -237,13 +252,15 @@ def _copy_input(folder: Path, payloads: dict, sigma_px: Optional[float], device:
 
 def example_input(task, method: str) -> Optional[dict[str, np.ndarray]]:
     """The first test item of `task` as `generate`'s keyword arguments (the MLflow model's input
-    example), or None for a method frgan.load does not support (mocogan)."""
+    example), or None for a method frgan.load does not support (Method.loadable)."""
+    from frgan.methods import get_method
     from frgan.task import to_uint8_frames
-    if method == "mocogan":
+    spec = get_method(method)
+    if not spec.loadable:
         return None
-    items = task.test_items()
-    example = {"image": to_uint8_frames(items.input[:1])[0], "conditions": items.cond[0].numpy(),
+    items = task.test_items(first=1)
+    example = {"image": to_uint8_frames(items.input)[0], "conditions": items.cond[0].numpy(),
                "input_condition": items.input_cond[0].numpy()}
-    if method == "vgan":
+    if spec.takes_label:
         example["label"] = np.asarray([str(items.index.label.iloc[0])])
     return example

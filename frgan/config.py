@@ -204,6 +204,9 @@ class Train(_Strict):
     gp_weight: float = Field(default=10.0, ge=0.0)
     checkpoint_every: int = Field(default=100, ge=1)
     log_every: int = Field(default=10, ge=1)
+    # Pictures of the model per training stage (G_M, G_R, a baseline's network), evenly spaced,
+    # the last at the end; MLflow samples/*.png (frgan/train/samples.py). Moves no number.
+    pictures: int = Field(default=5, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Data-parallel processes per train stage: > 1 re-executes the stage under torchrun
     # (frgan/train/distributed.py); the global batch stays the profile's batch.

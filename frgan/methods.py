@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,10 @@ class Method:
 
     name: str
     summary: str
+    # What frgan.load (frgan/api.py) needs to make one video without a Task:
+    loadable: ClassVar[bool] = True         # False: its videos need the whole test set at once
+    takes_label: ClassVar[bool] = False     # one network per class: generate(..., label=)
+    reads_input_condition: ClassVar[bool] = False   # its motion is relative to the input frame's condition
 
     def train(self, task: Task, params: Params, out: Path, checkpoints: Path, log: Optional[Log]) -> Budget:
         """Train into `out` (checkpoints in `checkpoints`); return what it spent. The default is a
@@ -113,6 +117,7 @@ def get_method(name: str) -> Method:
 
 @dataclass(frozen=True)
 class FrganVariant(Method):
+    reads_input_condition: ClassVar[bool] = True   # eq. 2's residual: conditions vs the input's
     name: str
     summary: str
     dense: bool

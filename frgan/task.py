@@ -237,30 +237,34 @@ class Task:
     def test_frames(self) -> TestFrames:
         """The test items' input frames and true frames as uint8, without torch."""
         index = self._test_index()
-        return self._test_frames(index, *self._test_rows(index))
+        return self._test_frames(index, *self._test_rows(index), len(index))
 
-    def _test_frames(self, index: pd.DataFrame, input_rows: np.ndarray, starts: np.ndarray) -> TestFrames:
+    def _test_frames(self, index: pd.DataFrame, input_rows: np.ndarray, starts: np.ndarray,
+                     total: int) -> TestFrames:
+        """The frames of the items of `index`, the first of the `total` test items."""
         n, s, t = len(index), self.size, int(index.n_targets.iloc[0])
         if self.kind == "actors":
             target_rows = (starts + index.first_target.values)[:, None] + np.arange(t)[None, :]
             truth = np.asarray(self.store.frames[target_rows.ravel()]).reshape(n, t, s, s, 3)
         else:
-            truth = (np.asarray(self._open_maps("test_truth.u8", (n, t, s, s, 3)))
+            truth = (np.asarray(self._open_maps("test_truth.u8", (total, t, s, s, 3))[:n])
                      if (self.conditions / "test_truth.u8").is_file() else None)
         return TestFrames(index, np.asarray(self.store.frames[input_rows]), truth)
 
-    def test_items(self) -> TestItems:
+    def test_items(self, first: Optional[int] = None) -> TestItems:
+        """The test items as the methods see them; `first`: only that many (an example input)."""
         import torch
-        index = self._test_index()
+        every = self._test_index()
+        index = every.iloc[:first]
         input_rows, starts = self._test_rows(index)
-        frames = self._test_frames(index, input_rows, starts)
+        frames = self._test_frames(index, input_rows, starts, len(every))
         n, s, t = len(index), self.size, int(index.n_targets.iloc[0])
         if self.kind == "actors":
-            pred = self._load_array("pred_joints.npy")
+            pred = self._load_array("pred_joints.npy")[:n]
             cond = self.heatmaps(pred, np.ones(pred.shape[:-1], np.float32))
-            cond_gt = self.heatmaps(self._load_array("gt_joints.npy"), self._load_array("gt_visibility.npy"))
+            cond_gt = self.heatmaps(self._load_array("gt_joints.npy")[:n], self._load_array("gt_visibility.npy")[:n])
         else:
-            maps = self._open_maps("test_cond.u8", (n, t, s, s, 3))
+            maps = self._open_maps("test_cond.u8", (len(every), t, s, s, 3))[:n]
             cond = torch.from_numpy(np.array(maps)).float().div_(255.0).movedim(-1, -3)
             cond_gt = None
         return TestItems(index, to_model_frames(frames.input), self.cond_of_rows(input_rows), cond, cond_gt,

@@ -215,14 +215,21 @@ def log_config(config: Any, prefix: str = "config") -> dict[str, str]:
 
 def log_trained_model(folder: str | Path, input_example: Optional[dict] = None) -> None:
     """The model folder of a train stage as the run's MLflow model `model` (a pyfunc logged as
-    code, frgan/mlflow_model.py, through frgan.load), with an input example when given."""
+    code, frgan/mlflow_model.py, through frgan.load), with an input example when given. The
+    signature is stated (the output is a uint8 (T, S, S, 3) video) rather than inferred by
+    running the model once more; MLflow still runs the example through the served model."""
     import mlflow
+    import numpy as np
     import warnings
+    signature = None
+    if input_example is not None:
+        side, frames = np.asarray(input_example["image"]).shape[0], len(input_example["conditions"])
+        signature = mlflow.models.infer_signature(input_example, np.zeros((frames, side, side, 3), np.uint8))
     with warnings.catch_warnings():   # MLflow's notes on inferred signatures and pip requirements
         warnings.simplefilter("ignore")
         mlflow.pyfunc.log_model(name="model", python_model=str(Path(__file__).with_name("mlflow_model.py")),
                                 artifacts={"model": str(folder)}, input_example=input_example,
-                                pip_requirements=["frgan-repro"])
+                                signature=signature, pip_requirements=["frgan-repro"])
 
 
 def log_dict(data: dict, artifact_file: str) -> None:
@@ -356,6 +363,12 @@ def log_table(frame: Any, artifact_file: str) -> None:
     """A pandas frame as an MLflow table (shown, and comparable across runs, in the UI)."""
     import mlflow
     mlflow.log_table(frame, artifact_file=artifact_file)
+
+
+def log_image_array(image: Any, artifact_file: str) -> None:
+    """A uint8 (H, W, 3) array as a PNG image of the active run (previewed in the UI)."""
+    import mlflow
+    mlflow.log_image(image, artifact_file=artifact_file)
 
 
 def log_image_file(path: str | Path, folder: str = "figures") -> None:

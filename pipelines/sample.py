@@ -60,21 +60,18 @@ def read_array(path: Path) -> np.ndarray:
 
 
 def write_video(frames: np.ndarray, out: Path, fps: float) -> None:
-    from frgan.io import atomic_file
+    from frgan.io import atomic_file, write_gif
+    if out.suffix.lower() == ".gif":
+        write_gif(frames, out, fps)
+        return
     with atomic_file(out) as tmp:
-        if out.suffix.lower() == ".gif":
-            from PIL import Image
-            images = [Image.fromarray(frame) for frame in frames]
-            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                           duration=max(1, round(1000 / fps)), loop=0)
-        else:
-            import imageio_ffmpeg
-            writer = imageio_ffmpeg.write_frames(str(tmp), (frames.shape[2], frames.shape[1]), fps=fps,
-                                                 macro_block_size=1)
-            writer.send(None)
-            for frame in frames:
-                writer.send(np.ascontiguousarray(frame))
-            writer.close()
+        import imageio_ffmpeg
+        writer = imageio_ffmpeg.write_frames(str(tmp), (frames.shape[2], frames.shape[1]), fps=fps,
+                                             macro_block_size=1)
+        writer.send(None)
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+        writer.close()
 
 
 def cli(argv: Optional[list[str]] = None) -> int:

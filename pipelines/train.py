@@ -13,7 +13,9 @@ method trains on the clips of both training splits, gm + gr, for gm_steps + gr_s
 steps; frgan.methods.Budget): clips, generator_steps, samples_seen, parameters. Deterministic
 keys only, so a fresh rerun writes the same bytes; the wall time goes to MLflow with them.
 MLflow params: every resolved training knob of the method's config as `config.<field>` (nested
-fields dotted: `config.weights.rec`), beside params.yaml and params-resolved.yaml as artifacts.
+fields dotted: `config.weights.rec`), beside params.yaml and params-resolved.yaml as artifacts;
+the losses every train.log_every steps, and train.pictures pictures of the model per training
+stage as samples/<stage>-step<N>.png (frgan/train/samples.py).
 
 Several processes (data-parallel, frgan/train/distributed.py): `train.processes: N` in
 params.yaml makes this stage re-execute itself as `torchrun --standalone --nproc_per_node N -m
@@ -38,6 +40,7 @@ from frgan.io import atomic_dir, atomic_file
 from frgan.api import example_input
 from frgan.methods import Budget, get_method
 from frgan.train import distributed as dist
+from frgan.train.loop import TrainingLog
 from pipelines import _stage
 from frgan.paths import checkpoint_path, model_path, stage_name, train_metrics_path
 from frgan.task import load_task
@@ -58,9 +61,9 @@ def budget_record(dataset: str, method: str, seed: int, spent: Budget) -> dict:
 
 
 def method_config(method: object, task, params: Params) -> object:
-    """The method's resolved training config (a dataclass): its `config(task, params)`, else its
-    module's `make_config(task, params)` (VGAN, MoCoGAN); None for a method with none (copy-input)."""
-    resolve = getattr(method, "config", None) or getattr(sys.modules[type(method).__module__], "make_config", None)
+    """The method's resolved training config (a dataclass): its `config(task, params)`; None for a
+    method with none (copy-input)."""
+    resolve = getattr(method, "config", None)
     return None if resolve is None else resolve(task, params)
 
 
@@ -75,6 +78,15 @@ def log_configuration(method: object, task, params: Params, run_params: Params, 
     del resolved["profiles"]   # every profile: the active one's knobs instead, as `size`
     tracking.log_dict({**resolved, "size": params.size.model_dump(mode="json", by_alias=True)},
                       "params-resolved.yaml")
+
+
+def training_log(params: Params) -> TrainingLog:
+    """The run's logger: losses as MLflow metrics, and `train.pictures` pictures per training
+    stage as samples/<stage>-step<N>.png (e.g. samples/g_m-step000150.png)."""
+    def picture(name: str, step: int, image) -> None:
+        tracking.log_image_array(image, f"samples/{name.lower().replace(' ', '_')}-step{step:06d}.png")
+    return TrainingLog(scalars=lambda step, values: tracking.log_metrics(values, step=step), write_image=picture,
+                       pictures=params.train.pictures)
 
 
 def write_budget(record: dict) -> Path:
@@ -121,8 +133,7 @@ def train(params: Params, args) -> None:
         log_configuration(method, task, params, run_params, args.params)
         started = time.monotonic()
         with atomic_dir(trained) as out:
-            spent = as_budget(method.train(task, run_params, out, checkpoints,
-                                           log=lambda step, values: tracking.log_metrics(values, step=step)),
+            spent = as_budget(method.train(task, run_params, out, checkpoints, log=training_log(params)),
                               args.method)
             for sample in sorted(out.glob("*.png")):   # sample grids a method leaves for the eye
                 tracking.log_artifact(sample)

@@ -106,7 +106,7 @@ def test_bad_api_inputs_are_one_line_errors(task, models):
         assert "\n" not in str(info.value)
     with pytest.raises(ModelError, match="label: vgan needs one of"):
         load_model(models("vgan")).generate(image, cond)
-    with pytest.raises(NotImplementedError, match="mocogan: its videos depend on motion noise"):
+    with pytest.raises(NotImplementedError, match="mocogan: its videos depend on what is drawn for the whole test set"):
         load_model(models("mocogan"))
     with pytest.raises(ModelError, match="not a model folder"):
         load_model(models("frgan") / "absent")
@@ -226,6 +226,19 @@ def test_the_mlflow_model_predicts_what_frgan_load_generates(name, task, params,
         uri = f"runs:/{mlflow.active_run().info.run_id}/model"
     model = mlflow.pyfunc.load_model(uri)
     video = model.predict(example)
+    # the stated signature is the one MLflow infers from a prediction
+    assert model.metadata.signature == mlflow.models.infer_signature(example, video)
     label = str(example.pop("label")[0]) if "label" in example else None
     assert np.array_equal(video, load_model(folder).generate(**example, label=label))
     assert example_input(task, "mocogan") is None   # frgan.load cannot make one MoCoGAN video alone
+
+
+def test_the_first_test_items_are_those_of_the_whole_test_set(task):
+    """`Task.test_items(first=k)` (the input example's one item) builds only k items, the same."""
+    import torch
+    every, first = task.test_items(), task.test_items(first=2)
+    assert list(first.index.item) == list(every.index.item[:2])
+    for name in ("input", "input_cond", "cond", "cond_gt"):
+        assert torch.equal(getattr(first, name), getattr(every, name)[:2]), name
+    assert np.array_equal(first.truth, every.truth[:2])
+    assert task.horizon() == every.n_frames   # what VGAN's config reads instead of the test items

@@ -31,7 +31,8 @@ from frgan.train import distributed as dist
 from frgan.train import parts
 from frgan.train.accel import Acceleration, Prefetcher
 from frgan.train.checkpoint import Checkpoints
-from frgan.train.loop import Log, run_training
+from frgan.train.loop import Log, run_training, with_sampler
+from frgan.train.samples import clip_sampler, evaluating
 from frgan.train.seeding import derive_seed, seed_everything, step_rng
 
 
@@ -173,6 +174,7 @@ def train_gm(task: Task, cfg: FrganConfig, folder: Path, checkpoint_every: int, 
                 "d_image/gp": d_loss.penalty.item()}
 
     modules = {"gm": gm, "d_image": d_image, "opt_g": opt_g, "opt_d": opt_d}
+    log = with_sampler(log, lambda modules: sample_grid(task, cfg, modules["gm"]))
     with _shared_forward(gm), pairs:
         run_training("G_M", cfg.gm_steps, step, modules,
                      Checkpoints(folder / "gm", fingerprint=cfg.fingerprint(task.store.fingerprint)),
@@ -259,6 +261,11 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
                 "d_image/wasserstein": di.wasserstein.item(), "d_image/gp": di.penalty.item()}
 
     modules = {"gr": gr, "d_image": d_image, "d_video": d_video, "opt_g": opt_g, "opt_d": opt_d}
+
+    def coarse_and_refined(modules, first, first_cond, cond):   # the picture's rows under the real frames
+        coarse = coarse_clip(gm, first, first_cond, cond)
+        return coarse, refine_long_clip(modules["gr"], coarse, cond, cfg.clip_len)
+    log = with_sampler(log, clip_sampler(task, cfg.seed, cfg.device, coarse_and_refined, ("gr",)))
     with _shared_forward(gr), batches:
         run_training("G_R", cfg.gr_steps, step, modules,
                      Checkpoints(folder / "gr", fingerprint=cfg.fingerprint(task.store.fingerprint)),
@@ -272,10 +279,12 @@ def train_gr(task: Task, cfg: FrganConfig, gm: MotionForecaster, folder: Path, c
 @torch.no_grad()
 def sample_grid(task: Task, cfg: FrganConfig, gm: MotionForecaster, rows: int = 6) -> np.ndarray:
     """A PNG-ready grid of fixed validation pairs (split 'gr'): input I_t, target I_{t+k},
-    G_M's output and its mask m (eq. 2), one pair per row; uint8 (rows*S, 4*S, 3)."""
+    G_M's output and its mask m (eq. 2), one pair per row; uint8 (rows*S, 4*S, 3). G_M runs in
+    eval mode and is left in the mode it was in (a picture during training changes nothing)."""
     device = torch.device(cfg.device)
     I_t, M_t, I_tk, M_tk = (x.to(device) for x in task.sample_pairs("gr", rows, step_rng(cfg.seed, 0, "samples")))
-    result = gm.eval()(I_t, M_t, M_tk)
+    with evaluating(gm):
+        result = gm(I_t, M_t, M_tk)
     mask = (result.mask * 2 - 1).expand(-1, 3, -1, -1) if result.mask is not None else torch.zeros_like(I_t)
     columns = [to_uint8_frames(x) for x in (I_t, I_tk, result.output, mask)]
     return np.concatenate([np.concatenate([c[i] for c in columns], axis=1) for i in range(rows)], axis=0)

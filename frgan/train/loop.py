@@ -8,6 +8,7 @@ the NaN check and the log, and only rank 0 logs, shows the bar and writes checkp
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
 from tqdm import tqdm
@@ -17,6 +18,43 @@ from frgan.train.checkpoint import Checkpoints
 
 
 Log = Callable[[int, dict[str, float]], None]   # log(step, {loss name: value}): every trainer's logger
+Sampler = Callable[[dict[str, Any]], Any]        # sampler(run_training's modules) -> uint8 image (H, W, 3)
+
+
+@dataclass(frozen=True)
+class TrainingLog:
+    """The train stage's logger: called as `log(step, values)` like any Log. `run_training` also
+    hands `write_image(name, step, image)` `pictures` pictures of the model, evenly spaced over
+    the steps (the last at the end), drawn by `sampler` (a method sets it with `with_sampler`)."""
+    scalars: Log
+    write_image: Callable[[str, int, Any], None]   # (run_training's name, steps done, uint8 image)
+    pictures: int = 0              # params.yaml train.pictures; 0: none
+    sampler: Optional[Sampler] = None
+
+    def __call__(self, step: int, values: dict[str, float]) -> None:
+        self.scalars(step, values)
+
+    def picture_due(self, done: int, steps: int) -> bool:
+        """After `done` of `steps` steps: every max(1, steps // pictures) steps, and at the end."""
+        if self.sampler is None or self.pictures <= 0:
+            return False
+        return done % max(1, steps // self.pictures) == 0 or done == steps
+
+
+def with_sampler(log: Optional[Log], sampler: Sampler) -> Optional[Log]:
+    """`log` drawing pictures with `sampler` (frgan/train/samples.py) when it is the train
+    stage's TrainingLog; any other logger (a test's, None) unchanged."""
+    return replace(log, sampler=sampler) if isinstance(log, TrainingLog) else log
+
+
+def shifted(log: Optional[Log], offset: int) -> Optional[Log]:
+    """`log` with every logged step moved by `offset` (networks trained one after another that
+    log on one step axis, e.g. VGAN's one per class); pictures keep their own step."""
+    if log is None:
+        return None
+    if isinstance(log, TrainingLog):
+        return replace(log, scalars=lambda done, values: log.scalars(offset + done, values))
+    return lambda done, values: log(offset + done, values)
 
 
 class TrainingDiverged(RuntimeError):
@@ -46,6 +84,8 @@ def run_training(name: str, steps: int, step_fn: Callable[[int], dict[str, float
         done = step + 1
         if on_log is not None and main and (done % log_every == 0 or done == steps):
             on_log(done, losses)
+        if main and isinstance(on_log, TrainingLog) and on_log.picture_due(done, steps):
+            on_log.write_image(name, done, on_log.sampler(modules))
         if done % log_every == 0:
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(losses.items())[:4]}, refresh=False)
         if main and (done % checkpoint_every == 0 or done == steps):
