@@ -6,14 +6,14 @@ are strongly correlated).
 
 * ``bootstrap_mean``: mean over videos with a percentile-bootstrap interval (resample the
   videos with replacement ``n_resamples`` times; the interval is the (alpha/2, 1 - alpha/2)
-  quantiles of the resampled means).
+  quantiles of the resampled means), by ``scipy.stats.bootstrap``.
 * ``bootstrap_mean_over_seeds``: several training seeds, each with its per-video scores. The
   point estimate is the mean over seeds of each seed's mean over videos; the interval comes
   from a two-level bootstrap (resample seeds, then videos within each drawn seed), so it
   carries both the seed-to-seed and the video-to-video spread. One seed reduces to
   ``bootstrap_mean``.
 * ``paired_difference``: do methods A and B differ on the same test videos? d_i = a_i - b_i
-  per video; the interval is a paired bootstrap of mean(d). The p-value is two-sided, from the
+  per video; the interval is a paired bootstrap of mean(d) (``scipy.stats.bootstrap``, paired). The p-value is two-sided, from the
   Wilcoxon signed-rank test on d (scipy, default: no normality assumption on d, robust to a
   few extreme videos) or from the paired bootstrap (``test="bootstrap"``:
   p = min(1, 2 min(P*(mean d* <= 0), P*(mean d* >= 0)))).
@@ -83,17 +83,35 @@ def _resampled_means(values: np.ndarray, n_resamples: int, rng: np.random.Genera
 
 
 def _interval(resampled: np.ndarray, confidence: float) -> tuple[float, float]:
-    alpha = 1.0 - confidence
-    low, high = np.quantile(resampled, [alpha / 2, 1 - alpha / 2])
+    """The percentile interval of resampled statistics, computed as scipy.stats.bootstrap does."""
+    from scipy.stats import quantile
+    alpha = (1.0 - confidence) / 2
+    low, high = quantile(resampled, np.asarray([alpha, 1 - alpha]))
     return float(low), float(high)
+
+
+def _scipy_bootstrap(samples: tuple[np.ndarray, ...], statistic, n_resamples: int, confidence: float,
+                     seed: int) -> tuple[float, float, np.ndarray]:
+    """scipy.stats.bootstrap's percentile interval of `statistic` (paired over the samples) and its
+    resampled statistics. It draws each replicate's indices with Generator.integers(0, n), as
+    `_resampled_means` does. One value: scipy refuses it; the interval is that value."""
+    if samples[0].size == 1:
+        value = float(statistic(*samples, axis=-1))
+        return value, value, np.full(n_resamples, value)
+    from scipy.stats import bootstrap   # here: scipy.stats takes 0.35 s to import
+    result = bootstrap(samples, statistic, n_resamples=n_resamples, confidence_level=confidence,
+                       method="percentile", paired=len(samples) > 1, vectorized=True,
+                       rng=np.random.default_rng(seed))
+    interval = result.confidence_interval
+    return float(interval.low), float(interval.high), result.bootstrap_distribution
 
 
 def bootstrap_mean(values, n_resamples: int = DEFAULT_RESAMPLES,
                    confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> Estimate:
-    """Mean of per-video scores with a percentile-bootstrap interval over videos."""
+    """Mean of per-video scores with a percentile-bootstrap interval over videos (scipy)."""
     values = _finite_vector(values)
-    resampled = _resampled_means(values, n_resamples, np.random.default_rng(seed))
-    return Estimate(float(values.mean()), *_interval(resampled, confidence), values.size, confidence)
+    low, high, _ = _scipy_bootstrap((values,), np.mean, n_resamples, confidence, seed)
+    return Estimate(float(values.mean()), low, high, values.size, confidence)
 
 
 def bootstrap_mean_over_seeds(values_by_seed: Mapping | Sequence, n_resamples: int = DEFAULT_RESAMPLES,
@@ -127,8 +145,7 @@ def paired_difference(scores_a, scores_b, test: str = "wilcoxon", n_resamples: i
     if a.shape != b.shape:
         raise ValueError(f"paired scores need equal lengths, got {a.size} and {b.size}")
     differences = a - b
-    resampled = _resampled_means(differences, n_resamples, np.random.default_rng(seed))
-    low, high = _interval(resampled, confidence)
+    low, high, resampled = _scipy_bootstrap((a, b), _mean_difference, n_resamples, confidence, seed)
     if test == "wilcoxon":
         p_value = _wilcoxon_p(differences)
     elif test == "bootstrap":
@@ -137,6 +154,10 @@ def paired_difference(scores_a, scores_b, test: str = "wilcoxon", n_resamples: i
         raise ValueError(f"test must be 'wilcoxon' or 'bootstrap', got {test!r}")
     return PairedComparison(float(differences.mean()), low, high, float(p_value), test,
                             differences.size, confidence)
+
+
+def _mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(a - b, axis=axis)
 
 
 def _wilcoxon_p(differences: np.ndarray) -> float:

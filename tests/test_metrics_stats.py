@@ -141,3 +141,21 @@ def test_metrics_stats_imports_no_scipy_stats_until_used():
     code = "import sys, metrics.stats; print('scipy.stats' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_two_level_bootstraps_pieces_are_scipys_percentile_bootstrap():
+    """bootstrap_mean and paired_difference are scipy.stats.bootstrap (percentile); the two-level
+    seed/video bootstrap, which scipy lacks, resamples and takes its interval the same way: on
+    one level its pieces give scipy's interval bit for bit."""
+    from scipy import stats as scipy_stats
+    from metrics.stats import _interval, _resampled_means
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        values = rng.normal(size=int(rng.integers(2, 40))) * 3
+        ours = bootstrap_mean(values, seed=seed)
+        scipys = scipy_stats.bootstrap((values,), np.mean, n_resamples=2000, method="percentile",
+                                       rng=np.random.default_rng(seed), vectorized=True).confidence_interval
+        assert (ours.low, ours.high) == (scipys.low, scipys.high)
+        assert _interval(_resampled_means(values, 2000, np.random.default_rng(seed)), 0.95) == (ours.low, ours.high)
+    one = bootstrap_mean([0.25])   # scipy refuses one value: the interval is the value
+    assert (one.mean, one.low, one.high) == (0.25, 0.25, 0.25)
