@@ -22,7 +22,7 @@ SERVER_ARGS      ?=
 SERVER_JOBS      ?= false
 MLFLOW           ?= $(BIN)/mlflow
 
-.PHONY: install repro test check check-update refresh cpu-profile bench bench-repro ui server lock clean-venv
+.PHONY: install repro test check check-update refresh cpu-profile cpu-faces-profile bench bench-repro ui server lock clean-venv
 
 install: $(STAMP)
 
@@ -42,6 +42,10 @@ test: $(STAMP)
 # The cpu profile (actors-synth, learning on 2 cores, ~1 h) in a clone of HEAD -> reports/cpu/.
 cpu-profile: $(STAMP)
 	$(BIN)/python -m pipelines.run_profile cpu
+
+# The cpu profile on faces-synth (Tables 1 and 4, ~45 min on 2 cores) -> reports/cpu-faces/.
+cpu-faces-profile: $(STAMP)
+	$(BIN)/python -m pipelines.run_profile cpu-faces
 
 # The regression gate on the current results (smoke baseline; published numbers on MUG/Penn).
 check: $(STAMP)

@@ -1,6 +1,7 @@
 """Run a larger profile's whole graph in a clone and keep its results under reports/<profile>/.
 
-    python -m pipelines.run_profile cpu      # actors-synth, Tables 3 and 4 (MSE): ~1 h on 2 CPU cores
+    python -m pipelines.run_profile cpu        # actors-synth, Tables 3 and 4 (MSE): ~1 h on 2 CPU cores
+    python -m pipelines.run_profile cpu-faces  # the cpu profile on faces-synth: Tables 1 and 4 -> reports/cpu-faces/
 
 This checkout's `dvc repro` is the smoke graph, and its dvc.lock and results are the smoke ones
 (the regression gate compares them). A larger profile therefore runs in a clone of HEAD under

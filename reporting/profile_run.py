@@ -9,10 +9,15 @@ from pathlib import Path
 
 import yaml
 
-# The graph each profile runs (dotted params.yaml keys). cpu: the rows that show learning on 2 CPU
-# cores, Table 3 and Table 4's MSE column on actors-synth (FRGAN, G_M only, G_M without dense,
-# Villegas et al., Mathieu et al., VGAN and the copy-input floor); MCNet, MoCoGAN, the eq. 1
-# variant and the faces side do not fit the 90-minute budget with them.
+# The graph each run of a larger profile sets (dotted params.yaml keys; "profile": the profile in
+# `profiles` whose knobs it runs, the run's name by default). cpu: the rows that show learning on
+# 2 CPU cores, Table 3 and Table 4's MSE column on actors-synth (FRGAN, G_M only, G_M without
+# dense, Villegas et al., Mathieu et al., VGAN and the copy-input floor); MCNet, MoCoGAN and the
+# eq. 1 variant do not fit its 90-minute budget with them. cpu-faces: the same profile on
+# faces-synth (its data as the smoke profile's: 9 subjects, 18 test items), in a further run:
+# Table 1's rows (FRGAN, MCNet, Villegas et al., MoCoGAN, the Reference row) and Table 4's
+# (G_M only, G_M without dense), each by ACD-I/ACD-C and by MSE against the true retargeted
+# video, next to copy-input.
 PROFILE_GRAPHS: dict[str, dict[str, object]] = {
     "cpu": {
         "prepare.datasets": ["actors-synth"],
@@ -21,6 +26,15 @@ PROFILE_GRAPHS: dict[str, dict[str, object]] = {
         "report.faces_dataset": None,
         "report.actors_dataset": "actors-synth",
         "report.reference_datasets": [],
+    },
+    "cpu-faces": {
+        "profile": "cpu",
+        "prepare.datasets": ["faces-synth"],
+        "train.methods": ["frgan", "frgan-gm-only", "frgan-no-dense", "villegas17", "mcnet", "mocogan",
+                          "copy-input"],
+        "report.faces_dataset": "faces-synth",
+        "report.actors_dataset": None,
+        "report.reference_datasets": ["faces-synth"],
     },
 }
 FLOOR = "copy-input"
@@ -40,15 +54,21 @@ def set_key(tree: dict, dotted: str, value: object) -> None:
     tree[leaf] = value
 
 
-def profile_params(params_text: str, profile: str) -> dict:
-    """params.yaml's content with `profile` active and its graph set."""
+def profile_of(run: str) -> str:
+    """The profile in `profiles` whose knobs the run `run` of PROFILE_GRAPHS uses."""
+    return str(PROFILE_GRAPHS[run].get("profile", run))
+
+
+def profile_params(params_text: str, run: str) -> dict:
+    """params.yaml's content with the run's profile active and its graph set."""
     raw = yaml.safe_load(params_text)
-    if profile not in raw.get("profiles", {}) or profile not in PROFILE_GRAPHS:
-        raise RunError(f"params.yaml: profile {profile!r}: expected one of {sorted(PROFILE_GRAPHS)} "
-                       "(a profile in `profiles` with a graph in PROFILE_GRAPHS)")
-    raw["profile"] = profile
-    for key, value in PROFILE_GRAPHS[profile].items():
-        set_key(raw, key, value)
+    if run not in PROFILE_GRAPHS or profile_of(run) not in raw.get("profiles", {}):
+        raise RunError(f"params.yaml: profile {run!r}: expected one of {sorted(PROFILE_GRAPHS)} "
+                       "(a graph in PROFILE_GRAPHS whose profile is in `profiles`)")
+    raw["profile"] = profile_of(run)
+    for key, value in PROFILE_GRAPHS[run].items():
+        if key != "profile":
+            set_key(raw, key, value)
     return raw
 
 
@@ -86,22 +106,28 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def collect_numbers(workdir: Path, profile: str, raw: dict, commit: str, seconds: float,
+def collect_numbers(workdir: Path, run: str, raw: dict, commit: str, seconds: float,
                     machine: dict[str, str]) -> dict:
-    """numbers.json: what the run in `workdir` produced, with the profile, commit and `machine`."""
-    dataset = raw["report"]["actors_dataset"]
+    """numbers.json: what the run in `workdir` produced, with the profile, commit and `machine`
+    (faces: the Reference row's scores of the real videos too)."""
+    report = raw["report"]
+    dataset = report["actors_dataset"] or report["faces_dataset"]
     methods = raw["train"]["methods"]
     metrics = workdir / "reports" / "metrics"
-    return {
-        "profile": profile, "commit": commit, "wall_seconds": round(seconds, 1),
-        "command": f"python -m pipelines.run_profile {profile}",
-        "machine": machine, "graph": PROFILE_GRAPHS[profile],
+    profile = profile_of(run)
+    numbers = {
+        "profile": profile, "run": run, "commit": commit, "wall_seconds": round(seconds, 1),
+        "command": f"python -m pipelines.run_profile {run}",
+        "machine": machine, "graph": PROFILE_GRAPHS[run],
         "profile_knobs": raw["profiles"][profile], "train_section": raw["train"],
         "conditions": read_json(metrics / f"conditions-{dataset}.json"),
         "evaluate": {m: read_json(metrics / f"evaluate-{dataset}-{m}-seed0.json") for m in methods},
         "budget": {m: read_json(metrics / f"train-{dataset}-{m}-seed0.json") for m in methods},
         "versus_copy_input": versus_floor(workdir, dataset, methods),
     }
+    if dataset in (report.get("reference_datasets") or []):
+        numbers["reference"] = read_json(metrics / f"evaluate-{dataset}-reference.json")
+    return numbers
 
 
 def plot_losses(workdir: Path, path: Path) -> None:

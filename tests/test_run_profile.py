@@ -22,6 +22,16 @@ def test_the_cpu_graph_is_valid_params():
     assert params.train.loss_weights.adv == raw["profiles"]["cpu"]["train"]["loss_weights"]["adv"]
 
 
+def test_the_cpu_faces_graph_runs_the_cpu_profile_on_faces_with_the_reference_row():
+    raw = profile_run.profile_params((REPO / "params.yaml").read_text(), "cpu-faces")
+    params = parse_params(raw)
+    assert params.profile == "cpu" and params.prepare.datasets == ["faces-synth"]
+    assert params.report.faces_dataset == "faces-synth" and params.report.actors_dataset is None
+    assert params.report.reference_datasets == ["faces-synth"] and "copy-input" in params.train.methods
+    assert {"frgan", "mcnet", "villegas17", "mocogan"} <= set(params.train.methods)   # Table 1's rows
+    assert params.size == parse_params(profile_run.profile_params((REPO / "params.yaml").read_text(), "cpu")).size
+
+
 def test_an_unknown_profile_is_refused():
     with pytest.raises(profile_run.RunError, match="'huge': expected one of"):
         profile_run.profile_params((REPO / "params.yaml").read_text(), "huge")
