@@ -10,25 +10,13 @@ from frgan.api import WEIGHT_FILES
 from frgan.methods import registered
 from frgan.train import parts
 from frgan.train.loop import TrainingLog
-from tests.conftest import params_with, tiny_actors_task
+# the tiny task and training sizes of the footing tests (5 G_M + 3 G_R steps, batch 2, 16 px)
+from tests.test_footing import GM_STEPS, GR_STEPS, SIZE, params, task  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-SIZE, T = 16, 3
-GM_STEPS, GR_STEPS, BATCH = 5, 3, 2
 METHODS = registered()
 TRAINED = sorted(set(METHODS) - {"copy-input"})
-
-
-@pytest.fixture(scope="module")
-def task(tmp_path_factory):
-    return tiny_actors_task(tmp_path_factory.mktemp("actors"), SIZE, T)
-
-
-@pytest.fixture(scope="module")
-def params():
-    return params_with({"width": 4, "batch": BATCH, "gm_steps": GM_STEPS, "gr_steps": GR_STEPS,
-                        "gr_clip_actors": 4}, {"device": "cpu", "checkpoint_every": 100})
 
 
 def _train(name, task, params, folder, log):
