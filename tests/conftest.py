@@ -13,32 +13,6 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-# The fresh smoke repro (tests/test_fresh_repro.py) is the longest test by far: its `dvc repro`
-# starts in the background with the session and the test, collected last, waits for it, so the
-# other tests run meanwhile instead of before it.
-FRESH_REPRO = ("tests/test_fresh_repro.py::"
-               "test_fresh_smoke_repro_passes_the_gate_and_reproduces_the_committed_results")
-
-
-def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: item.nodeid == FRESH_REPRO)   # stable: every other test keeps its order
-
-
-@pytest.fixture(scope="session", autouse=True)
-def fresh_repro_in_background(request, tmp_path_factory):
-    """The fresh repro's BackgroundRepro, started at the session's first test when the fresh-repro
-    test is selected (None otherwise); killed at the session's end if still running."""
-    if not any(item.nodeid == FRESH_REPRO for item in request.session.items):
-        yield None
-        return
-    from tests.test_fresh_repro import BackgroundRepro
-    repro = BackgroundRepro(tmp_path_factory.mktemp("fresh-repro")).start()
-    try:
-        yield repro
-    finally:
-        repro.stop()
-
-
 @pytest.fixture(autouse=True)
 def _isolated_mlflow(tmp_path, monkeypatch):
     """Every test logs to its own SQLite store, never to the user's mlflow.db."""

@@ -18,17 +18,14 @@ The one exception: the wall-time column of the budget table (reports/tables/budg
 budget.csv) is how long each train stage took, different on every run; it is masked before the
 comparison (`mask_wall_time`), every other byte of those files must match.
 
-About 12 minutes on 2 cores alone, run in the background at idle priority from the start of the session while the other
-tests run (tests/conftest.py); `slow` marker (still run by `make test` and .ci/run).
+About 15 minutes on 2 cores; `slow` marker (still run by `make test` and .ci/run).
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -111,62 +108,21 @@ def _git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
-def idle_priority() -> None:
-    """This process and its children run only on CPU time the rest of the tests leave idle
-    (SCHED_IDLE; nice 19 where that policy is missing): at equal priority the repro's stages and
-    the tests' torch threads oversubscribe the cores and both ran 3-4x slower (measured: the
-    repro reached stage 15 of 68 in 21 minutes). Scheduling moves no number."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        os.nice(19)
-
-
-class BackgroundRepro:
-    """`dvc repro --force` of a clean clone of HEAD, started in a process group of its own when the
-    test session starts (tests/conftest.py), at idle priority (`idle_priority`), so it runs on
-    what the rest of `make test` leaves of the cores; the test waits for it at the end of the
-    session (it is collected last)."""
-
-    def __init__(self, root: Path):
-        self.root, self.clone, self.log = root, root / "clone", root / "repro.log"
-        venv_bin = Path(sys.executable).parent
-        self.env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
-                    "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "PYTHONPATH": ""}
-        self.process: subprocess.Popen | None = None
-        self.error = None
-
-    def start(self) -> "BackgroundRepro":
-        if not (REPO / ".git").exists():
-            self.error = "not a git checkout: the test clones HEAD"
-            return self
-        _git("clone", "--quiet", "--no-hardlinks", str(REPO), str(self.clone), cwd=self.root)
-        with self.log.open("w") as out:
-            self.process = subprocess.Popen(["dvc", "repro", "--force"], cwd=self.clone, env=self.env,
-                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                            preexec_fn=idle_priority)
-        return self
-
-    def wait(self, timeout: float = 3600) -> int:
-        return self.process.wait(timeout=timeout)
-
-    def stop(self) -> None:
-        """Kill the repro and its stages if the session ends before the test waited for it."""
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-
 @pytest.mark.slow
-def test_fresh_smoke_repro_passes_the_gate_and_reproduces_the_committed_results(fresh_repro_in_background):
-    repro = fresh_repro_in_background
-    if repro.error:
-        pytest.skip(repro.error)
-    clone, env = repro.clone, repro.env
-    returncode = repro.wait()
-    tail = repro.log.read_text()[-3000:]
-    assert returncode == 0, f"dvc repro failed:\n{tail}"
+def test_fresh_smoke_repro_passes_the_gate_and_reproduces_the_committed_results(tmp_path):
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: the test clones HEAD")
+    clone = tmp_path / "clone"
+    _git("clone", "--quiet", "--no-hardlinks", str(REPO), str(clone), cwd=tmp_path)
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "PYTHONPATH": ""}
+    log = tmp_path / "repro.log"
+    with log.open("w") as out:
+        repro = subprocess.run(["dvc", "repro", "--force"], cwd=clone, env=env, stdout=out,
+                               stderr=subprocess.STDOUT, timeout=3600)
+    tail = log.read_text()[-3000:]
+    assert repro.returncode == 0, f"dvc repro failed:\n{tail}"
 
     gate = subprocess.run([sys.executable, "-m", "pipelines.check"], cwd=clone, env=env,
                           capture_output=True, text=True, timeout=300)
