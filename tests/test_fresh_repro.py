@@ -1,24 +1,35 @@
 """The CI regression gate on a fresh smoke `dvc repro` (issue 8 (b)), and determinism (issue 11).
 
-A clean clone of HEAD (what CI checks out) runs `dvc repro --force` at the shipped smoke profile
-(every stage reruns: prepare, conditions, all methods' train/generate/evaluate, reference,
-report), then `python -m pipelines.check`: every headline number must be within tolerance of
-the committed reports/expected/smoke.json's numbers for this kind of machine (smoke numbers differ
-between CPUs; on a kind with none the gate says it cannot judge, see reporting/gate.py).
+A clean clone of HEAD (what CI checks out) runs `dvc repro` at the shipped smoke profile, as a
+user's `make repro` does: a fresh clone has none of DVC's cached outs, so every stage before the
+scores reruns (prepare, conditions, all methods' train and generate); the scoring stages
+(evaluate, reference, report), whose outs are committed, rerun exactly when what they read
+differs from what dvc.lock recorded. Then `python -m pipelines.check`: every headline number must
+be within tolerance of the committed reports/expected/smoke.json's numbers for this kind of
+machine (smoke numbers differ between CPUs; on a kind with none the gate says it cannot judge,
+see reporting/gate.py).
 
-Determinism: the committed metrics JSONs, per-frame and per-video CSVs and tables were written by a fresh
-repro too. On the same kind of CPU (same model, torch build, SIMD level and thread count as
-recorded in reports/expected/machine.json) the fresh run must reproduce them byte for byte:
-everything random is drawn from the seed (Python, NumPy and torch generators derived from
-(seed, stage, step); DataLoader workers are not used; cuDNN is set deterministic on a GPU).
-On another CPU the float kernels differ (e.g. AVX2 vs AVX-512 reductions), so the gate's
-tolerance applies instead and the test says which files differ.
+Determinism: the committed results were written by a fresh `dvc repro --force` (`make refresh`:
+every stage, the scoring ones included). On the same kind of CPU (same model, torch build, SIMD
+level and thread count as recorded in reports/expected/machine.json) the fresh run must
+reproduce them byte for byte: dvc.lock, which records the md5 of every out (the prepared data,
+the conditions, each method's weights and its test videos), and every committed result file.
+Everything random is drawn from the seed (Python, NumPy and torch generators derived from
+(seed, stage, step); DataLoader workers are not used; cuDNN is set deterministic on a GPU). A
+video that came out different would rerun its scoring stages, and their results would differ
+from the committed ones. On another CPU the float kernels differ (e.g. AVX2 vs AVX-512
+reductions): the scoring stages rerun on the new videos, the gate's tolerance applies instead
+and the test says which files differ. Why not `--force` here (it was, until 2026-12-06): on the
+same videos the scoring stages are deterministic functions of committed inputs and code
+(tests/test_dvc_deps.py checks that every stage's code is among its deps, so a change to
+scoring code reruns them), and rerunning them cost 3+ of the test's 13 minutes, which kept
+`make test` over its 30-minute budget.
 
 The one exception: the wall-time column of the budget table (reports/tables/budget.md and
 budget.csv) is how long each train stage took, different on every run; it is masked before the
 comparison (`mask_wall_time`), every other byte of those files must match.
 
-About 15 minutes on 2 cores; `slow` marker (still run by `make test` and .ci/run).
+About 10 minutes on 2 cores; `slow` marker (still run by `make test` and .ci/run).
 """
 from __future__ import annotations
 
@@ -119,7 +130,7 @@ def test_fresh_smoke_repro_passes_the_gate_and_reproduces_the_committed_results(
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "PYTHONPATH": ""}
     log = tmp_path / "repro.log"
     with log.open("w") as out:
-        repro = subprocess.run(["dvc", "repro", "--force"], cwd=clone, env=env, stdout=out,
+        repro = subprocess.run(["dvc", "repro"], cwd=clone, env=env, stdout=out,
                                stderr=subprocess.STDOUT, timeout=3600)
     tail = log.read_text()[-3000:]
     assert repro.returncode == 0, f"dvc repro failed:\n{tail}"
