@@ -163,6 +163,16 @@ def test_cell_text_formats():
     assert Cell(None, 0.011, "not measured").text() == "not measured"
 
 
+def test_a_half_width_below_the_papers_precision_shows_two_significant_digits():
+    """faces-synth's pixel errors are ~1e-3: at the paper's 3 decimals they would all read
+    "0.001 ± 0.000". A zero-width interval (copy-input's ACD) keeps 3 decimals."""
+    assert Interval(0.00071, 0.00044, 0.00102).text() == "0.00071 ± 0.00029"
+    assert Interval(0.00105, 0.00091, 0.00122).text() == "0.00105 ± 0.00015"
+    assert Interval(0.0112, 0.0109, 0.0120).text() == "0.011 ± 0.001"       # 0.00055 rounds to 0.001
+    assert Interval(0.0, 0.0, 0.0).text() == "0.000 ± 0.000"
+    assert Interval(1.2e-6, 1.1e-6, 1.3e-6).text() == "0.000001 ± 0.000000"   # the JSONs' 6 decimals
+
+
 def test_titles_name_the_dataset_the_numbers_came_from(tmp_path, fake_metrics):
     build(tmp_path, fake_metrics)
     table1 = (tmp_path / "tables" / "table1.md").read_text().splitlines()[0]
