@@ -237,7 +237,11 @@ NOT_YET: dict[str, str] = {
              "loses on axis-aligned moves (1.1-3x); an unseen subject's background costs most. More steps do "
              "not fix it reliably: 0.80x p = 0.19 at 1,080, 0.49x p = 3e-4 at 1,440 (71 s); lr decayed "
              "linearly to 0: 0.96x, 0.90x; 12 subjects: 1.05x at 720, 0.87x p = 0.26 at 1,440. Without the "
-             "knobs G never steps (8.1x)",
+             "knobs G never steps (8.1x). A background tint per video instead of per subject (copying the "
+             "input's colours pays, not memorising the 6 training tints): 0.62x p = 0.003 with 2 threads, 0.70x "
+             "p = 0.025 with 1; with 12 subjects too 0.65x p = 0.007 / 0.87x p = 0.33 (2026-12-06, session 5): "
+             "below the ratio bar, but its p moves with the float path; not adopted (it also put G_M without "
+             "dense's travel at 0.05-0.07, on its bar)",
     "mocogan": "1.63x copy-input's MSE at 720 steps (AMD EPYC, 2026-12-06). Its wiring was checked and is "
                "right (the item's class one-hot at training and test, D_V's category head on the same classes, "
                "the category loss reaching encoder, GRU and decoder). It cannot redraw the input frame: its "
@@ -248,7 +252,11 @@ NOT_YET: dict[str, str] = {
                "item's own direction, cosine 0.80 vs 0.88); its 0.90x own-vs-next class MSE at 720 steps is "
                "appearance, the same in every frame. first_frame_weight 10000 with Adam 1e-3 passes at 2,160 "
                "steps on seed 0 only (0.87x, p = 0.005; seeds 1, 2: p = 0.17, 0.04), and as a still, blurred "
-               "copy of the input (0.02 px of motion): not learning, so not adopted",
+               "copy of the input (0.02 px of motion): not learning, so not adopted. With a background tint per "
+               "video (session 5): 720 steps 1.82x; 2,160 1.31x; 4,320 0.92x (p = 0.33) with its own class "
+               "better than the next item's (p = 0.004) and the blob travelling 0.69 of the way, so it learns its "
+               "class's motion but not to redraw the frame; 8,640 1.17x (GAN training swings); Adam 1e-3 at "
+               "4,320 1.50x",
 }
 
 

@@ -1,5 +1,6 @@
-"""Pictures of a model while it trains: every `train.sample_every` steps `run_training` asks the
-method's sampler for a uint8 image of the model as it is, and the train stage logs it to MLflow
+"""Pictures of a model while it trains: `train.pictures` times per training stage, evenly spaced
+(`frgan.train.loop.TrainingLog.picture_due`), `run_training` asks the method's sampler for a
+uint8 image of the model as it is, and the train stage logs it to MLflow
 (`samples/<stage>-step<N>.png`). Samplers draw fixed clips of the training split `gr` (never the
 test split) from their own generator, and run the networks in eval mode under no_grad, restoring
 the mode after: a picture changes no weight, no BatchNorm statistic and no training draw, so a
