@@ -84,7 +84,8 @@ def test_stage_startup(benchmark, record, tmp_path):
     figures["stages_per_repro"] = STAGES
     figures["fixed_cost_per_stage_s"] = per_stage
     figures["fixed_cost_all_stages_s"] = total
-    e2e_path = ROOT / "reports" / "benchmarks" / "e2e-repro.json"
+    forced, plain = (ROOT / "reports" / "benchmarks" / name for name in ("e2e-repro-force.json", "e2e-repro.json"))
+    e2e_path = forced if forced.exists() else plain   # every stage ran where measured
     e2e = json.loads(e2e_path.read_text()) if e2e_path.exists() else None
     share = ""
     if e2e is not None:

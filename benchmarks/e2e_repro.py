@@ -1,6 +1,7 @@
 """End-to-end: a fresh smoke `dvc repro` in a clean clone of HEAD, then a no-op `dvc repro`.
 
     python -m benchmarks.e2e_repro [--work /tmp/frgan-bench-e2e] [--noop-rounds 3]   (`make bench-repro`)
+    python -m benchmarks.e2e_repro --force      # every stage -> reports/benchmarks/e2e-repro-force.json
 
 Measures, on this machine, with this repository's .venv:
 * the fresh repro's wall time, the peak RSS of the whole process tree (dvc + the running stage,
@@ -34,6 +35,9 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "reports" / "benchmarks"
+# Two records: the user's path (a plain `dvc repro` in a fresh clone: DVC skips the scoring stages
+# whose inputs, the videos, hash as in dvc.lock) and --force (every stage: where the time goes).
+FORCED_JSON = "e2e-repro-force.json"
 
 WRAPPER = '''#!{python} -S
 # benchmarks/e2e_repro.py: times one stage command, then runs it unchanged.
@@ -132,8 +136,14 @@ def summary_rows(result: dict) -> list[dict]:
     kinds = sorted(fresh["by_kind"].items(), key=lambda kv: -kv[1]["wall_s"])
     split = ", ".join(f"{k} {v['wall_s'] / fresh['wall_s']:.0%}" for k, v in kinds)
     forced = " (`dvc repro --force`)" if result.get("force") else ""
-    return [
-        {"figure": f"Fresh smoke `dvc repro` ({fresh['n_stages']} stages), wall time (ratio: measured / target)",
+    if result.get("force"):
+        figure = (f"Smoke `dvc repro --force` in a fresh clone: every stage ({fresh['n_stages']}), wall time "
+                  "(ratio: measured / target)")
+    else:
+        figure = (f"Fresh smoke `dvc repro` in a fresh clone, as `make repro` runs it ({fresh['n_stages']} stages "
+                  f"ran, {len(fresh.get('skipped', []))} unchanged), wall time (ratio: measured / target)")
+    rows = [
+        {"figure": figure,
          "target": "< 8 min on 2 cores (issue 21)",
          "measured": f"{fresh['wall_s'] / 60:.1f} min (stage CPU time {cpu / 60:.1f} min); peak RSS "
                      f"{fresh['peak_tree_rss_mb']:.0f} MB (process tree), largest process "
@@ -155,6 +165,8 @@ def summary_rows(result: dict) -> list[dict]:
          "met": noop["wall_s_best"] < 5.0 and not unexpected_reruns(noop),
          "order": 2},
     ]
+    # The no-op row from the user's path only: after --force it would say the same twice.
+    return rows[:1] if result.get("force") else rows
 
 
 def main() -> None:
@@ -162,12 +174,14 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/frgan-bench-e2e"))
     parser.add_argument("--noop-rounds", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the clone (default: remove it)")
-    parser.add_argument("--out", type=Path, default=OUT / "e2e-repro.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"default: {OUT / 'e2e-repro.json'}, with --force {OUT / FORCED_JSON}")
     parser.add_argument("--force", action="store_true",
                         help="`dvc repro --force`: run every stage, also those whose deps match dvc.lock")
     parser.add_argument("--resummarise", action="store_true",
                         help="only rebuild --out's summary from it and the logs in --work (no repro)")
     args = parser.parse_args()
+    args.out = args.out or OUT / (FORCED_JSON if args.force else "e2e-repro.json")
     if args.resummarise:
         result = json.loads(args.out.read_text())
         result["fresh"]["skipped"] = skipped_stages(args.work / "repro.log")
