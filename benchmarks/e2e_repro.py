@@ -148,7 +148,9 @@ def summary_rows(result: dict) -> list[dict]:
          "measured": f"{fresh['wall_s'] / 60:.1f} min (stage CPU time {cpu / 60:.1f} min); peak RSS "
                      f"{fresh['peak_tree_rss_mb']:.0f} MB (process tree), largest process "
                      f"{fresh['largest_process_rss_mb']:.0f} MB",
-         "ratio": fresh["wall_s"] / 480, "met": fresh["wall_s"] < 480 and fresh["rc"] == 0, "order": 1,
+         # the user's path first, then the no-op repro (2), then --force (3)
+         "ratio": fresh["wall_s"] / 480, "met": fresh["wall_s"] < 480 and fresh["rc"] == 0,
+         "order": 3 if result.get("force") else 1,
          "note": f"{fresh['n_stages']} stages ran, {len(fresh.get('skipped', []))} were skipped as unchanged "
                  f"({', '.join(fresh.get('skipped', [])) or 'none'}){forced}; time by stage kind: {split}, DVC "
                  f"itself {fresh['dvc_overhead_s'] / fresh['wall_s']:.0%}. 1-minute load average during the run "
