@@ -637,7 +637,7 @@ def test_claims_say_which_methods_beat_the_floor(floor_results):
     assert "## The floor: does each method beat copying the input frame (copy-input)?" in claims
     assert "the 95% paired-bootstrap interval of the difference" in claims and "excludes 0" in claims
     [line] = [l for l in claims.splitlines() if l.startswith("| frgan |")]
-    assert line.startswith(f"| frgan | **does not beat**: ") and f"**beats**: -0.0040 [{frgan.low:+.4f}, " \
+    assert line.startswith("| frgan | **does not beat**: ") and f"**beats**: -0.0040 [{frgan.low:+.4f}, " \
         f"{frgan.high:+.4f}], p = {frgan.p_value:.2g}, 8 videos |" in line
     assert "| mcnet | **does not beat**: " in claims and "| cannot check (not run) |" in claims
 
