@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+from benchmarks.e2e_repro import every_stage_record
 from benchmarks.harness import ROOT, row
 
 STAGES = {"prepare": 2, "conditions": 2, "train": 18, "generate": 18, "evaluate": 18, "reference": 1, "report": 1}
@@ -84,8 +85,7 @@ def test_stage_startup(benchmark, record, tmp_path):
     figures["stages_per_repro"] = STAGES
     figures["fixed_cost_per_stage_s"] = per_stage
     figures["fixed_cost_all_stages_s"] = total
-    forced, plain = (ROOT / "reports" / "benchmarks" / name for name in ("e2e-repro-force.json", "e2e-repro.json"))
-    e2e_path = forced if forced.exists() else plain   # every stage ran where measured
+    e2e_path = every_stage_record()
     e2e = json.loads(e2e_path.read_text()) if e2e_path.exists() else None
     share = ""
     if e2e is not None:

@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+from benchmarks.e2e_repro import every_stage_record
+
 OUT = Path(__file__).resolve().parent.parent / "reports" / "benchmarks"
 
 HEADER = """# Benchmarks (issue 10)
@@ -112,7 +114,7 @@ def _smoke_step_seconds() -> dict:
 def _e2e_breakdown() -> list[str]:
     """Where the fresh repro's time goes: by stage kind, by method, the slowest stages, and the
     fixed per-process cost (bench_startup) times the number of stages."""
-    e2e = _load("e2e-repro-force.json") or _load("e2e-repro.json")   # every stage where measured
+    e2e = _load(every_stage_record().name)
     if not e2e:
         return []
     fresh = e2e["fresh"]
