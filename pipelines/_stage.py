@@ -132,6 +132,24 @@ def run(main: Callable[[Params, argparse.Namespace], None], parser: argparse.Arg
         if message is None:
             raise
         _fail(message, 1)
+    if main.__module__ == "__main__":   # the stage runs as a program (`python -m pipelines.<stage>`)
+        exit_without_teardown()
+
+
+def exit_without_teardown() -> NoReturn:
+    """Exit 0 now, skipping the interpreter's teardown of its modules.
+
+    A stage process that imported torch and MLflow spends 0.4-0.7 s at exit freeing their modules
+    object by object (AMD EPYC, 2 cores: `import torch, mlflow` 2.5 s with the teardown, 1.8 s
+    without), over 50 such processes in a repro. Nothing is lost: by now every out is a closed
+    file (written through frgan.io's atomic writers or `with` blocks), the MLflow run has ended
+    (its store commits each call), no thread is left; the one atexit handler a stage registers,
+    logging's, is run here; output buffers are flushed."""
+    import logging
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 class _Parser(argparse.ArgumentParser):
