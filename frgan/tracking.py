@@ -12,14 +12,22 @@ hash, so a user can find which run made which table; every experiment with
 `mlflow.experimentKind = custom_model_development`, so MLflow 3's UI shows it as model training
 (runs, params, metrics), not GenAI. An unreachable server fails the stage
 within seconds, before any work starts.
+
+A stage run as a program calls `prestart()` before it imports torch: MLflow's import (1.2 s)
+then runs in a helper process on the other core while the stage imports torch, and every call
+below is carried out there, synchronously (same arguments, same result or error, in order).
+`FRGAN_TRACKING_HELPER=0` keeps MLflow in the stage's own process.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import functools
 import json
 import os
+import pickle
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -30,6 +38,192 @@ REACH_TIMEOUT_S = 5.0   # a dead server is reported within this, well inside the
 
 class TrackingError(RuntimeError):
     """The MLflow tracking store cannot be used; the message says which and why."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The helper process: MLflow imported and called there, beside the stage.
+
+class _Helper:
+    """`python -c 'frgan.tracking.serve(...)'`, requests and replies pickled over two pipes."""
+
+    def __init__(self, preload: tuple[str, ...] = ()) -> None:
+        requests_read, self._requests_fd = os.pipe()
+        self._replies_fd, replies_write = os.pipe()
+        root = str(Path(__file__).resolve().parents[1])   # frgan's folder's parent: importable there too
+        code = (f"import sys; sys.path.insert(0, {root!r}); from frgan.tracking import serve; "
+                f"serve({requests_read}, {replies_write}, {tuple(preload)!r})")
+        self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=(requests_read, replies_write))
+        os.close(requests_read)
+        os.close(replies_write)
+        self.requests, self.replies = os.fdopen(self._requests_fd, "wb"), os.fdopen(self._replies_fd, "rb")
+        self.used = False
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        self.used = True
+        try:
+            pickle.dump((name, args, kwargs), self.requests)
+            self.requests.flush()
+            ok, value = pickle.load(self.replies)
+        except (BrokenPipeError, EOFError):
+            raise TrackingError(f"the MLflow helper process stopped (exit code {self.process.poll()}) "
+                                f"during {name}; its error, if any, is above") from None
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        """End the helper once it has carried out every call (a run left open ends FAILED); one
+        never called is stopped at once, still importing MLflow."""
+        if not self.used:
+            self.process.kill()
+        self.requests.close()
+        self.process.wait()
+        self.replies.close()
+
+
+_helper: Optional[_Helper] = None
+
+
+def prestart(preload: tuple[str, ...] = ()) -> None:
+    """Start the helper process (a no-op where one runs, with FRGAN_TRACKING_HELPER=0, and in
+    torchrun's ranks > 0, which log nothing). Called by a stage run as a program, first thing.
+    preload: modules the helper imports after MLflow, before its first call (torch, where a
+    logged model is loaded there to check it)."""
+    global _helper
+    if _helper is None and os.environ.get("FRGAN_TRACKING_HELPER", "1") != "0" and os.environ.get("RANK", "0") == "0":
+        import atexit
+        _helper = _Helper(preload)
+        atexit.register(close_helper)
+
+
+def close_helper() -> None:
+    """Wait for the helper to finish what it was asked (every MLflow write is done after this)."""
+    global _helper
+    if _helper is not None:
+        helper, _helper = _helper, None
+        helper.close()
+
+
+def _in_helper(function):
+    """`function` carried out in the helper process when one runs (its result or error returned
+    here), else here."""
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        if _helper is not None:
+            return _helper.call(function.__name__, *args, **kwargs)
+        return function(*args, **kwargs)
+    return call
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def serve(requests_fd: int, replies_fd: int, preload: tuple[str, ...] = ()) -> None:
+    """The helper's loop: import MLflow, then carry out each request until the stage closes the
+    pipe; runs the stage left open end FAILED (the stage was killed or failed between calls)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the stage, which ends its run here
+    import importlib
+    importlib.import_module("mlflow")   # the point of the helper: imported while the stage imports torch
+    if tracking_uri().startswith("sqlite:///"):
+        importlib.import_module("mlflow.store.tracking.sqlalchemy_store")
+    for name in preload:
+        importlib.import_module(name)
+    requests, replies = os.fdopen(requests_fd, "rb"), os.fdopen(replies_fd, "wb")
+    module = sys.modules[__name__]
+    while True:
+        try:
+            name, args, kwargs = pickle.load(requests)
+        except EOFError:
+            break
+        try:
+            reply = (True, getattr(module, name)(*args, **kwargs))
+        except BaseException as exc:
+            reply = (False, _picklable(exc))
+        pickle.dump(reply, replies)
+        replies.flush()
+    while _open:   # the stage is gone with runs open: end them as failed
+        _open.pop().__exit__(RuntimeError, RuntimeError("the stage ended during the run"), None)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+_open: list = []   # the helper's open run contexts, innermost last
+
+
+def _enter(context: Any) -> Any:
+    value = context.__enter__()
+    _open.append(context)
+    return value
+
+
+def _exit(failed: Optional[str]) -> None:
+    context = _open.pop()
+    if failed is None:
+        context.__exit__(None, None, None)
+    else:
+        context.__exit__(RuntimeError, RuntimeError(failed), None)
+
+
+class _RunRef:
+    """What `start_run` gives when the run lives in the helper: its id as `run.info.run_id`."""
+
+    def __init__(self, run_id: str) -> None:
+        self.info = type("RunInfo", (), {"run_id": run_id})()
+
+
+class _HelperSideRun:
+    """A SideRun in the helper: each of SideRun's methods carried out there."""
+
+    def __getattr__(self, method: str):
+        if method.startswith("_") or not callable(getattr(SideRun, method, None)):
+            raise AttributeError(method)
+        return functools.partial(_helper.call, "_side_call", method)
+
+
+def _side_call(method: str, *args: Any, **kwargs: Any) -> Any:
+    return getattr(_open[-1].side, method)(*args, **kwargs)
+
+
+def _enter_run(*args: Any) -> str:
+    return _enter(start_run(*args)).info.run_id
+
+
+def _enter_side_run(*args: Any) -> None:
+    _enter(_SideContext(side_run(*args)))
+
+
+class _SideContext:
+    """side_run's context, keeping the SideRun it gave for `_side_call`."""
+
+    def __init__(self, context: Any) -> None:
+        self.context, self.side = context, None
+
+    def __enter__(self) -> Any:
+        self.side = self.context.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self.context.__exit__(*exc)
+
+
+@contextlib.contextmanager
+def _helper_context(enter: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
+    """A run context opened in the helper: FAILED there when this block raises."""
+    value = _helper.call(enter, *args, **kwargs)
+    try:
+        yield value
+    except BaseException as exc:
+        if _helper is not None:
+            _helper.call("_exit", f"{type(exc).__name__}: {exc}")
+        raise
+    _helper.call("_exit", None)
 
 
 def default_store() -> Path:
@@ -136,6 +330,10 @@ def _quiet_mlflow() -> None:
 def start_run(stage: str, params: Any, dataset_fingerprint: str | None = None,
               tags: dict[str, str] | None = None) -> Iterator[Any]:
     """An MLflow run named after the stage (e.g. 'prepare@faces-synth'), tagged for provenance."""
+    if _helper is not None:
+        with _helper_context("_enter_run", stage, params, dataset_fingerprint, tags) as run_id:
+            yield _RunRef(run_id)
+        return
     uri = tracking_uri()
     check_reachable(uri)
     _quiet_mlflow()
@@ -157,21 +355,25 @@ def start_run(stage: str, params: Any, dataset_fingerprint: str | None = None,
         yield run
 
 
+@_in_helper
 def set_tags(tags: dict[str, str]) -> None:
     import mlflow
     mlflow.set_tags(tags)
 
 
+@_in_helper
 def log_params(values: dict[str, Any]) -> None:
     import mlflow
     mlflow.log_params(values)
 
 
+@_in_helper
 def log_metrics(values: dict[str, float], step: int | None = None) -> None:
     import mlflow
     mlflow.log_metrics(values, step=step)
 
 
+@_in_helper
 def log_artifact(path: str | Path, folder: Optional[str] = None) -> None:
     """A file of the suite as an artifact of the active run (under `folder` when given)."""
     import mlflow
@@ -213,6 +415,7 @@ def log_config(config: Any, prefix: str = "config") -> dict[str, str]:
     return flat
 
 
+@_in_helper
 def log_trained_model(folder: str | Path, input_example: Optional[dict] = None) -> None:
     """The model folder of a train stage as the run's MLflow model `model` (a pyfunc logged as
     code, frgan/mlflow_model.py, through frgan.load), with an input example when given. The
@@ -232,6 +435,7 @@ def log_trained_model(folder: str | Path, input_example: Optional[dict] = None) 
                                 signature=signature, pip_requirements=["frgan-repro"])
 
 
+@_in_helper
 def log_dict(data: dict, artifact_file: str) -> None:
     """A dict as a YAML or JSON artifact of the active run (by the file's extension)."""
     import mlflow
@@ -253,6 +457,7 @@ def client_and_experiment(experiment: str, uri: Optional[str] = None) -> tuple[A
         return client, client.get_experiment_by_name(experiment)
 
 
+@_in_helper
 def find_runs(tags: dict[str, str], experiment: str = EXPERIMENT) -> list[str]:
     """Ids of the FINISHED runs of `experiment` that carry every tag in `tags` (newest first)."""
     client, found = client_and_experiment(experiment)
@@ -262,6 +467,7 @@ def find_runs(tags: dict[str, str], experiment: str = EXPERIMENT) -> list[str]:
     return [r.info.run_id for r in client.search_runs([found.experiment_id], query, order_by=["attributes.start_time DESC"])]
 
 
+@_in_helper
 def latest_run_seconds(stage_prefix: str, keys: tuple[str, ...],
                        experiment: str = EXPERIMENT) -> dict[tuple[str, ...], float]:
     """Seconds from start to end of the newest FINISHED run per value of the tags `keys`, among
@@ -319,6 +525,10 @@ def side_run(name: str, experiment: str, tags: dict[str, str]) -> Iterator[SideR
     """A top-level run in `experiment` (created, tagged EXPERIMENT_KIND, where missing), beside
     the active run rather than nested under it: the UI lists it as a row of its own. It carries
     the active run's provenance tags and its id as the tag `source_run_id`; FAILED on an error."""
+    if _helper is not None:
+        with _helper_context("_enter_side_run", name, experiment, tags):
+            yield _HelperSideRun()
+        return
     import mlflow
     source = mlflow.active_run()
     experiment_id = _set_experiment(experiment).experiment_id
@@ -339,6 +549,7 @@ def side_run(name: str, experiment: str, tags: dict[str, str]) -> Iterator[SideR
 VIEW_TAG = "mlflow.sharedViewState."   # MLflow 3's saved views of an experiment's runs page
 
 
+@_in_helper
 def save_view(experiment: str, key: str, name: str, search_filter: str, metrics: list[str],
               params: Optional[list[str]] = None) -> None:
     """A saved view of `experiment`'s runs page (MLflow 3: the Views menu, and the URL
@@ -359,18 +570,21 @@ def save_view(experiment: str, key: str, name: str, search_filter: str, metrics:
         {"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps(state)}))
 
 
+@_in_helper
 def log_table(frame: Any, artifact_file: str) -> None:
     """A pandas frame as an MLflow table (shown, and comparable across runs, in the UI)."""
     import mlflow
     mlflow.log_table(frame, artifact_file=artifact_file)
 
 
+@_in_helper
 def log_image_array(image: Any, artifact_file: str) -> None:
     """A uint8 (H, W, 3) array as a PNG image of the active run (previewed in the UI)."""
     import mlflow
     mlflow.log_image(image, artifact_file=artifact_file)
 
 
+@_in_helper
 def log_image_file(path: str | Path, folder: str = "figures") -> None:
     """A PNG written by the suite, logged as an image (previewed in the UI)."""
     import mlflow

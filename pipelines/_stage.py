@@ -21,7 +21,7 @@ os.environ.setdefault("TQDM_MININTERVAL", "1")
 
 from frgan.config import DATASET_NAMES, ParamsError, load_params, Params
 from frgan.data.errors import DatasetError
-from frgan.tracking import TrackingError
+from frgan.tracking import TrackingError, close_helper
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -143,9 +143,11 @@ def exit_without_teardown() -> NoReturn:
     object by object (AMD EPYC, 2 cores: `import torch, mlflow` 2.5 s with the teardown, 1.8 s
     without), over 50 such processes in a repro. Nothing is lost: by now every out is a closed
     file (written through frgan.io's atomic writers or `with` blocks), the MLflow run has ended
-    (its store commits each call), no thread is left; the one atexit handler a stage registers,
-    logging's, is run here; output buffers are flushed."""
+    (its store commits each call; the tracking helper process, if one runs, has finished), no
+    thread is left; the atexit handlers a stage registers, logging's and the helper's, are run
+    here; output buffers are flushed."""
     import logging
+    close_helper()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -9,6 +9,10 @@ reports/metrics/conditions-<dataset>.json.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # first: MLflow imports in a helper process meanwhile (frgan.tracking.prestart)
+    from frgan.tracking import prestart
+    prestart()
+
 import json
 from pathlib import Path
 

@@ -18,6 +18,10 @@ pools seeds and pairs methods on them).
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # first: MLflow imports in a helper process meanwhile (frgan.tracking.prestart)
+    from frgan.tracking import prestart
+    prestart()
+
 import json
 from pathlib import Path
 

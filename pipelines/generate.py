@@ -10,6 +10,10 @@ test items as looping GIFs (generated | real video where one exists), also in th
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # first: MLflow imports in a helper process meanwhile (frgan.tracking.prestart)
+    from frgan.tracking import prestart
+    prestart()
+
 import json
 from pathlib import Path
 

@@ -7,6 +7,10 @@ frames per class), reports/metrics/prepare-<dataset>.json (clip and frame counts
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # first: MLflow imports in a helper process meanwhile (frgan.tracking.prestart)
+    from frgan.tracking import prestart
+    prestart()
+
 import json
 import time
 

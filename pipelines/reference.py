@@ -20,6 +20,10 @@ Outs: reports/metrics/evaluate-<dataset>-reference.json (the report reads it as 
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # first: MLflow imports in a helper process meanwhile (frgan.tracking.prestart)
+    from frgan.tracking import prestart
+    prestart()
+
 import numpy as np
 import pandas as pd
 

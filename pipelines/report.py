@@ -11,6 +11,10 @@ regression gates are `python -m pipelines.check`.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # first: MLflow imports in a helper process meanwhile (frgan.tracking.prestart)
+    from frgan.tracking import prestart
+    prestart()
+
 from frgan import tracking
 from frgan.config import Params
 from pipelines import _stage

@@ -26,6 +26,10 @@ with it and put what a method writes into a temporary folder outside the reposit
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # first: MLflow imports in a helper process meanwhile (frgan.tracking.prestart)
+    from frgan.tracking import prestart
+    prestart(preload=("torch",))   # the logged model is loaded there to check it
+
 import json
 import sys
 import tempfile
