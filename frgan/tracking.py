@@ -46,12 +46,12 @@ class TrackingError(RuntimeError):
 class _Helper:
     """`python -c 'frgan.tracking.serve(...)'`, requests and replies pickled over two pipes."""
 
-    def __init__(self, preload: tuple[str, ...] = ()) -> None:
+    def __init__(self) -> None:
         requests_read, self._requests_fd = os.pipe()
         self._replies_fd, replies_write = os.pipe()
         root = str(Path(__file__).resolve().parents[1])   # frgan's folder's parent: importable there too
         code = (f"import sys; sys.path.insert(0, {root!r}); from frgan.tracking import serve; "
-                f"serve({requests_read}, {replies_write}, {tuple(preload)!r})")
+                f"serve({requests_read}, {replies_write})")
         self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=(requests_read, replies_write))
         os.close(requests_read)
         os.close(replies_write)
@@ -84,15 +84,13 @@ class _Helper:
 _helper: Optional[_Helper] = None
 
 
-def prestart(preload: tuple[str, ...] = ()) -> None:
-    """Start the helper process (a no-op where one runs, with FRGAN_TRACKING_HELPER=0, and in
-    torchrun's ranks > 0, which log nothing). Called by a stage run as a program, first thing.
-    preload: modules the helper imports after MLflow, before its first call (torch, where a
-    logged model is loaded there to check it)."""
+def prestart() -> None:
+    """Start the helper process (a no-op where one runs, and with FRGAN_TRACKING_HELPER=0).
+    Called by a stage run as a program, first thing."""
     global _helper
-    if _helper is None and os.environ.get("FRGAN_TRACKING_HELPER", "1") != "0" and os.environ.get("RANK", "0") == "0":
+    if _helper is None and os.environ.get("FRGAN_TRACKING_HELPER", "1") != "0":
         import atexit
-        _helper = _Helper(preload)
+        _helper = _Helper()
         atexit.register(close_helper)
 
 
@@ -123,7 +121,7 @@ def _picklable(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def serve(requests_fd: int, replies_fd: int, preload: tuple[str, ...] = ()) -> None:
+def serve(requests_fd: int, replies_fd: int) -> None:
     """The helper's loop: import MLflow, then carry out each request until the stage closes the
     pipe; runs the stage left open end FAILED (the stage was killed or failed between calls)."""
     import signal
@@ -132,8 +130,6 @@ def serve(requests_fd: int, replies_fd: int, preload: tuple[str, ...] = ()) -> N
     importlib.import_module("mlflow")   # the point of the helper: imported while the stage imports torch
     if tracking_uri().startswith("sqlite:///"):
         importlib.import_module("mlflow.store.tracking.sqlalchemy_store")
-    for name in preload:
-        importlib.import_module(name)
     requests, replies = os.fdopen(requests_fd, "rb"), os.fdopen(replies_fd, "wb")
     module = sys.modules[__name__]
     while True:

@@ -26,9 +26,9 @@ with it and put what a method writes into a temporary folder outside the reposit
 """
 from __future__ import annotations
 
-if __name__ == "__main__":   # first: MLflow imports in a helper process meanwhile (frgan.tracking.prestart)
-    from frgan.tracking import prestart
-    prestart(preload=("torch",))   # the logged model is loaded there to check it
+# No tracking helper here (frgan.tracking.prestart): MLflow loads the logged model to check it, so
+# the helper would import torch too, beside the training. Measured (fresh-clone repro, 20 train
+# stages, 2 cores): 305.8 s with the helper, 295.5 s without.
 
 import json
 import sys
