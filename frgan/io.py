@@ -18,7 +18,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NoReturn
 
 # errno values that mean "no room to write": a full disk, a quota, the process's file-size limit.
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -143,3 +143,21 @@ def write_gif(frames, path: str | Path, fps: float, scale: int = 1) -> None:
     with atomic_file(path) as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
                        duration=max(20, int(round(1000.0 / fps))), optimize=False)
+
+
+def exit_without_teardown() -> NoReturn:
+    """Exit 0 now, skipping the interpreter's teardown of its modules (a stage run as a program,
+    once its work is done: pipelines._stage.run).
+
+    A stage process that imported torch and MLflow spends 0.4-0.7 s at exit freeing their modules
+    object by object (AMD EPYC, 2 cores: `import torch, mlflow` 2.5 s with the teardown, 1.8 s
+    without), over 50 such processes in a repro. Nothing is lost: by now every out is a closed
+    file (written through the atomic writers above or `with` blocks), the MLflow run has ended
+    and its writes are done (the caller closed the tracking helper), no thread is left; the one
+    atexit handler a stage registers, logging's, is run here, and output buffers are flushed."""
+    import logging
+    import sys
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import pickle
 import sys
 from typing import TYPE_CHECKING, Callable, NoReturn
 
-# Progress bars redraw at most once a second: readable in `dvc repro` logs and CI output.
-os.environ.setdefault("TQDM_MININTERVAL", "1")
-
 from frgan.config import DATASET_NAMES, ParamsError, load_params, Params
 from frgan.data.errors import DatasetError
+from frgan.io import atomic_file, exit_without_teardown
 from frgan.tracking import TrackingError, close_helper
 
 if TYPE_CHECKING:
@@ -133,25 +132,8 @@ def run(main: Callable[[Params, argparse.Namespace], None], parser: argparse.Arg
             raise
         _fail(message, 1)
     if main.__module__ == "__main__":   # the stage runs as a program (`python -m pipelines.<stage>`)
+        close_helper()                  # every MLflow write done
         exit_without_teardown()
-
-
-def exit_without_teardown() -> NoReturn:
-    """Exit 0 now, skipping the interpreter's teardown of its modules.
-
-    A stage process that imported torch and MLflow spends 0.4-0.7 s at exit freeing their modules
-    object by object (AMD EPYC, 2 cores: `import torch, mlflow` 2.5 s with the teardown, 1.8 s
-    without), over 50 such processes in a repro. Nothing is lost: by now every out is a closed
-    file (written through frgan.io's atomic writers or `with` blocks), the MLflow run has ended
-    (its store commits each call; the tracking helper process, if one runs, has finished), no
-    thread is left; the atexit handlers a stage registers, logging's and the helper's, are run
-    here; output buffers are flushed."""
-    import logging
-    close_helper()
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -200,10 +182,7 @@ def write_scores(stage: str, params: Params, dataset: str, method: str, seed: in
                  compute: Callable[[], tuple[dict, "pd.DataFrame", "pd.DataFrame"]]) -> None:
     """Run `compute` inside the stage's MLflow run; write the metrics JSON, the per-frame CSV and
     the per-video CSV (seed None: the reference row, no seed in the names)."""
-    import json
-
     from frgan import tracking
-    from frgan.io import atomic_file
     from frgan.paths import METRICS_DIR, PLOTS_DIR, VIDEOS_DIR, result_name
     tags = {"dataset": dataset, "method": method, **({} if seed is None else {"seed": str(seed)})}
     name = result_name(dataset, method, seed)

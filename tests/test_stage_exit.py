@@ -1,5 +1,5 @@
 """How a stage ends: run as a program it exits 0 without the interpreter's teardown
-(pipelines._stage.exit_without_teardown), with what it printed and logged flushed; called from
+(frgan.io.exit_without_teardown), with what it printed and logged flushed; called from
 Python it returns to its caller."""
 from __future__ import annotations
 
