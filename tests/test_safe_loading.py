@@ -108,13 +108,22 @@ UNSAFE = [
 ]
 
 
+# Unpickling that reads no file: the tracking helper's two ends of the private pipes between a
+# stage and the helper process it started (os.pipe: no other process can write them), and the
+# helper's round trip of an exception it is about to send back. Counted: one more fails.
+PRIVATE_PIPES = {"frgan/tracking.py": 3}
+
+
 def test_the_code_uses_only_safe_loaders():
     found = []
     for folder in ("frgan", "pipelines", "baselines", "metrics"):
         for path in sorted((REPO / folder).rglob("*.py")):
             text = path.read_text()
             for pattern, rule in UNSAFE:
-                found += [f"{path.relative_to(REPO)}: {rule}" for _ in pattern.finditer(text)]
+                hits = [f"{path.relative_to(REPO)}: {rule}" for _ in pattern.finditer(text)]
+                if rule.startswith("pickle") and len(hits) == PRIVATE_PIPES.get(str(path.relative_to(REPO))):
+                    hits = []
+                found += hits
             for call in re.finditer(r"torch\.load\(", text):   # every torch.load names weights_only=True
                 args = text[call.end(): call.end() + 200].split("\n)")[0]
                 if "weights_only=True" not in args:
