@@ -47,15 +47,15 @@ class _Helper:
     """`python -c 'frgan.tracking.serve(...)'`, requests and replies pickled over two pipes."""
 
     def __init__(self) -> None:
-        requests_read, self._requests_fd = os.pipe()
-        self._replies_fd, replies_write = os.pipe()
+        requests_read, requests_write = os.pipe()
+        replies_read, replies_write = os.pipe()
         root = str(Path(__file__).resolve().parents[1])   # frgan's folder's parent: importable there too
         code = (f"import sys; sys.path.insert(0, {root!r}); from frgan.tracking import serve; "
                 f"serve({requests_read}, {replies_write})")
         self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=(requests_read, replies_write))
         os.close(requests_read)
         os.close(replies_write)
-        self.requests, self.replies = os.fdopen(self._requests_fd, "wb"), os.fdopen(self._replies_fd, "rb")
+        self.requests, self.replies = os.fdopen(requests_write, "wb"), os.fdopen(replies_read, "rb")
         self.used = False
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -144,10 +144,9 @@ def serve(requests_fd: int, replies_fd: int) -> None:
         pickle.dump(reply, replies)
         replies.flush()
     while _open:   # the stage is gone with runs open: end them as failed
-        _open.pop().__exit__(RuntimeError, RuntimeError("the stage ended during the run"), None)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+        _exit("the stage ended during the run")
+    from frgan.io import exit_without_teardown
+    exit_without_teardown()
 
 
 _open: list = []   # the helper's open run contexts, innermost last

@@ -194,6 +194,6 @@ def write_scores(stage: str, params: Params, dataset: str, method: str, seed: in
             frames.round(6).to_csv(tmp, index=False, lineterminator="\n")
         with atomic_file(VIDEOS_DIR / f"{name}.csv") as tmp:
             per_video.round(6).to_csv(tmp, index=False, lineterminator="\n")
-        tracking.log_metrics({k: v["mean"] for k, v in result.items() if isinstance(v, dict) and "/" not in k})
-    headline = {k: v["mean"] for k, v in result.items() if isinstance(v, dict) and "/" not in k}
+        headline = {k: v["mean"] for k, v in result.items() if isinstance(v, dict) and "/" not in k}
+        tracking.log_metrics(headline)
     print(f"{stage}: " + ", ".join(f"{k}={v:.4g}" for k, v in headline.items()))
