@@ -47,7 +47,7 @@ from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.methods import register
 from frgan.task import Task
 from frgan.train import distributed as dist
-from frgan.train import parts
+from frgan.train import optim, parts
 from frgan.train.seeding import derive_seed, step_rng
 
 NAME = "mathieu"
@@ -229,10 +229,10 @@ def random_patches(frames: Sequence[torch.Tensor], side: int, rng: np.random.Gen
     return [torch.stack([x[i, :, r:r + side, c:c + side] for i, (r, c) in enumerate(tops)]) for x in frames]
 
 
-def _optimizer(module: nn.Module, cfg: MathieuConfig, lr: float) -> torch.optim.Optimizer:
+def _optimizer(module: nn.Module, cfg: MathieuConfig, lr: float) -> optim.SGD | optim.Adam:
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(module.parameters(), lr=lr)
-    return torch.optim.Adam(module.parameters(), lr=lr)
+        return optim.SGD(module.parameters(), lr=lr)
+    return optim.Adam(module.parameters(), lr=lr)   # torch.optim's default betas (0.9, 0.999)
 
 
 # ---------------------------------------------------------------------------------------------

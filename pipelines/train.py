@@ -26,9 +26,14 @@ with it and put what a method writes into a temporary folder outside the reposit
 """
 from __future__ import annotations
 
-# No tracking helper here (frgan.tracking.prestart): MLflow loads the logged model to check it, so
-# the helper would import torch too, beside the training. Measured (fresh-clone repro, 20 train
-# stages, 2 cores): 305.8 s with the helper, 295.5 s without.
+import os
+
+if __name__ == "__main__" and os.environ.get("RANK", "0") == "0":
+    # first: MLflow imports in a helper process meanwhile (frgan.tracking.prestart); rank 0 only
+    # (under torchrun the other ranks write no run). The helper never imports torch: the logged
+    # model is not loaded to be checked (frgan.tracking.log_trained_model).
+    from frgan.tracking import prestart
+    prestart()
 
 import json
 import sys

@@ -233,6 +233,38 @@ def test_the_mlflow_model_predicts_what_frgan_load_generates(name, task, params,
     assert example_input(task, "mocogan") is None   # frgan.load cannot make one MoCoGAN video alone
 
 
+def test_the_train_stage_logs_its_model_from_the_helper_which_never_imports_torch(task, params, models):
+    """As the train stage does (frgan.tracking.prestart): the model is logged by the tracking
+    helper, with its input example and signature, as the run's logged model; MLflow's serving
+    check is skipped, so the helper never loads the model and never maps libtorch (Linux's
+    /proc/<pid>/maps: a shared library imported is mapped). The test above checks the logged
+    model's predictions."""
+    import mlflow
+    from frgan import tracking
+    from frgan.api import example_input
+    maps = lambda pid: open(f"/proc/{pid}/maps").read()   # noqa: E731
+    if not os.path.exists(f"/proc/{os.getpid()}/maps"):
+        pytest.skip("no /proc/<pid>/maps here (not Linux): cannot see what the helper imported")
+    assert "libtorch" in maps(os.getpid())   # what is looked for, seen where torch is imported
+    example = example_input(task, "frgan")
+    tracking.prestart()
+    try:
+        helper = tracking._helper.process.pid
+        with tracking.start_run("train@actors-synth-frgan-0", params) as run:
+            tracking.log_trained_model(models("frgan"), example)
+        assert "libtorch" not in maps(helper)
+    finally:
+        tracking.close_helper()
+    mlflow.set_tracking_uri(tracking.tracking_uri())   # this test's store (the helper wrote it)
+    got = mlflow.MlflowClient().get_run(run.info.run_id)
+    assert got.info.status == "FINISHED"
+    logged = mlflow.search_logged_models(experiment_ids=[got.info.experiment_id], output_format="list",
+                                         filter_string=f"source_run_id = '{run.info.run_id}'")
+    assert [m.name for m in logged] == ["model"]
+    info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
+    assert info.saved_input_example_info is not None and info.signature is not None
+
+
 def test_the_first_test_items_are_those_of_the_whole_test_set(task):
     """`Task.test_items(first=k)` (the input example's one item) builds only k items, the same."""
     import torch

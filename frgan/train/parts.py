@@ -17,6 +17,7 @@ from frgan.data.errors import DatasetError
 from frgan.io import atomic_file
 from frgan.task import Task, to_uint8_frames
 from frgan.train import distributed as dist
+from frgan.train import optim
 
 Modules = nn.Module | Sequence[nn.Module]
 
@@ -25,10 +26,11 @@ def _listed(modules: Modules) -> list[nn.Module]:
     return [modules] if isinstance(modules, nn.Module) else list(modules)
 
 
-def adam(modules: Modules, lr: float, betas: Sequence[float]) -> torch.optim.Adam:
-    """Adam over the parameters of one network or several (in order: their checkpoints' order)."""
+def adam(modules: Modules, lr: float, betas: Sequence[float]) -> optim.Adam:
+    """Adam over the parameters of one network or several (in order: their checkpoints' order);
+    frgan.train.optim's, torch.optim's arithmetic without importing torch's compiler."""
     params = [p for m in _listed(modules) for p in m.parameters()]
-    return torch.optim.Adam(params, lr=lr, betas=(float(betas[0]), float(betas[1])))
+    return optim.Adam(params, lr=lr, betas=betas)
 
 
 def requires_grad(modules: Modules, flag: bool) -> None:
@@ -44,12 +46,12 @@ def grad_norm(modules: Modules) -> float:
     return float(torch.stack(norms).norm()) if norms else 0.0
 
 
-def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, modules: Modules,
+def optimizer_step(optimizer: optim.Adam | optim.SGD, loss: torch.Tensor, modules: Modules,
                    enabled: bool = True) -> float:
     """Backpropagate `loss` into `modules` and step when `enabled` (a GAN balance rule may hold
     a network still); return their gradient norm. Several processes: the gradients are averaged
     over them first (frgan.train.distributed)."""
-    optimizer.zero_grad(set_to_none=True)
+    optimizer.zero_grad()
     if not enabled:
         return 0.0
     loss.backward()
