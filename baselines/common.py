@@ -33,7 +33,7 @@ from frgan.data.clipstore import TRAIN_SPLITS
 from frgan.methods import Budget, Method, distinct_clips, make_budget, one_network_steps
 from frgan.task import Task
 from frgan.train import distributed as dist
-from frgan.train import optim, parts
+from frgan.train import parts
 from frgan.train.checkpoint import Checkpoints
 from frgan.train.loop import run_training, with_sampler
 from frgan.train.samples import clip_sampler
@@ -168,7 +168,7 @@ def seeded_gan(name: str, task: Task, cfg: Any, build_generator: Callable, build
 
 
 def train_generator(name: str, task: Task, cfg: Any, step: Callable[[int], dict[str, float]],
-                    gen: nn.Module, disc: nn.Module, opt_g: optim.Adam, opt_d: optim.Adam,
+                    gen: nn.Module, disc: nn.Module, opt_g: Any, opt_d: Any,
                     folder: Path, checkpoint_every: int, log_every: int, log,
                     balance: Optional[GanBalance] = None) -> nn.Module:
     """Run `step` for `cfg.steps` steps under `run_training`, checkpointing the generator, the

@@ -229,10 +229,10 @@ def random_patches(frames: Sequence[torch.Tensor], side: int, rng: np.random.Gen
     return [torch.stack([x[i, :, r:r + side, c:c + side] for i, (r, c) in enumerate(tops)]) for x in frames]
 
 
-def _optimizer(module: nn.Module, cfg: MathieuConfig, lr: float) -> optim.SGD | optim.Adam:
+def _optimizer(module: nn.Module, cfg: MathieuConfig, lr: float):
     if cfg.optimizer == "sgd":
-        return optim.SGD(module.parameters(), lr=lr)
-    return optim.Adam(module.parameters(), lr=lr)   # torch.optim's default betas (0.9, 0.999)
+        return optim.sgd(module.parameters(), lr)
+    return optim.adam(module.parameters(), lr)   # torch.optim's default betas (0.9, 0.999)
 
 
 # ---------------------------------------------------------------------------------------------

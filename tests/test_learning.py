@@ -330,8 +330,10 @@ def test_the_one_background_task_changes_only_the_background():
 
 
 def test_check_fails_when_nothing_is_learned(task, tmp_path, monkeypatch):
-    """Every optimiser step skipped (a learning rate of 0): the untrained G_M + G_R fail."""
-    for optimiser in (torch.optim.Adam, torch.optim.SGD, torch.optim.RMSprop):
+    """Every optimiser step skipped (a learning rate of 0): the untrained G_M + G_R fail. The
+    suite's own optimisers (frgan.train.optim, used on the CPU) and torch.optim's (on a GPU)."""
+    from frgan.train import optim
+    for optimiser in (optim.Adam, optim.SGD, torch.optim.Adam, torch.optim.SGD, torch.optim.RMSprop):
         monkeypatch.setattr(optimiser, "step", lambda self, closure=None: None)
     verdict = learning_verdict(task, "frgan", tmp_path)
     assert not verdict["passed"], describe(verdict)

@@ -106,3 +106,12 @@ def test_a_training_step_never_imports_torchs_compiler():
     torch_optim = code.replace("parts.adam(net, 1e-3, (0.0, 0.9))", "torch.optim.Adam(net.parameters())")
     out = subprocess.run([sys.executable, "-c", torch_optim], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"   # what the check looks for, seen with torch.optim
+
+
+def test_the_suites_optimizers_on_the_cpu_torch_optims_elsewhere():
+    """On a GPU torch.optim's multi-tensor kernels pay; a `meta` tensor stands in for one here."""
+    cpu, other = nn.Parameter(torch.zeros(2)), nn.Parameter(torch.zeros(2, device="meta"))
+    assert type(optim.adam([cpu], 1e-3)) is optim.Adam and type(optim.sgd([cpu], 1e-3)) is optim.SGD
+    assert type(optim.adam([other], 1e-3, (0.0, 0.9))) is torch.optim.Adam
+    assert type(optim.sgd([other], 1e-3)) is torch.optim.SGD
+    assert optim.adam([other], 1e-3, (0.0, 0.9)).param_groups[0]["betas"] == (0.0, 0.9)

@@ -177,7 +177,7 @@ class _Windows:
 
 # ----------------------------------------------------------------------------- training
 
-def train_step(model: PoseLSTM, optimiser: torch.optim.Optimizer, poses: torch.Tensor,
+def train_step(model: PoseLSTM, optimiser, poses: torch.Tensor,
                visibility: torch.Tensor, n_obs: int, clip: float) -> tuple[float, float]:
     """One update on windows (B, n_obs + n_pred, J, 2): the first n_obs frames are observed,
     the rest are targets. Returns (loss, gradient norm before clipping)."""
@@ -191,30 +191,32 @@ def train_step(model: PoseLSTM, optimiser: torch.optim.Optimizer, poses: torch.T
     return loss.item(), float(grad_norm)
 
 
-class RMSPropTF1(torch.optim.Optimizer):
+class RMSPropTF1:
     """RMSProp as TensorFlow 1's RMSPropOptimizer computes it (no momentum, not centred):
-    ms <- decay ms + (1 - decay) g^2 with ms starting at 1;  w <- w - lr g / sqrt(ms + eps)."""
+    ms <- decay ms + (1 - decay) g^2 with ms starting at 1;  w <- w - lr g / sqrt(ms + eps).
+
+    Not a torch.optim.Optimizer: their methods import torch._dynamo on first use, 1.5 s of the
+    conditions stage (frgan/train/optim.py says why); the arithmetic is the same."""
 
     def __init__(self, params, lr: float = LR, decay: float = 0.9, eps: float = 1e-10):
-        super().__init__(params, {"lr": lr, "decay": decay, "eps": eps})
+        self.params, self.lr, self.decay, self.eps = list(params), lr, decay, eps
+        self.mean_square: dict[int, torch.Tensor] = {}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for param in self.params:
+            param.grad = None
 
     @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                mean_square = self.state[param].setdefault("mean_square", torch.ones_like(param))
-                mean_square.mul_(group["decay"]).addcmul_(param.grad, param.grad, value=1 - group["decay"])
-                param.addcdiv_(param.grad, (mean_square + group["eps"]).sqrt(), value=-group["lr"])
-        return loss
+    def step(self) -> None:
+        for index, param in enumerate(self.params):
+            if param.grad is None:
+                continue
+            mean_square = self.mean_square.setdefault(index, torch.ones_like(param))
+            mean_square.mul_(self.decay).addcmul_(param.grad, param.grad, value=1 - self.decay)
+            param.addcdiv_(param.grad, (mean_square + self.eps).sqrt(), value=-self.lr)
 
 
-def make_rmsprop(params, lr: float = LR, kind: str = "tf1") -> torch.optim.Optimizer:
+def make_rmsprop(params, lr: float = LR, kind: str = "tf1"):
     """'tf1': RMSPropTF1 (the default, see the module notes); 'torch': torch.optim.RMSprop."""
     if kind == "tf1":
         return RMSPropTF1(params, lr=lr)

@@ -1,10 +1,13 @@
-"""Adam and plain SGD for every training step of the suite, without torch.optim.
+"""Adam and plain SGD for every training step of the suite on the CPU, without torch.optim
+(`adam` and `sgd` pick: this module's classes on the CPU, torch.optim's on a GPU).
 
 Why: each method of a torch.optim optimizer (its constructor's `add_param_group`, `zero_grad`,
 `step`, `state_dict`) is wrapped by `torch._disable_dynamo`, whose first call imports
 torch._dynamo, the compiler: 1.5 s of every train stage process (AMD EPYC, 2 cores; 18 train
 stages in a smoke repro), for a compiler that no eager stage runs. (`train.compile: true`
-imports it anyway, to compile the generators; the optimizer step is never compiled.)
+imports it anyway, to compile the generators; the optimizer step is never compiled.) On a GPU
+torch.optim is kept: there it updates all parameters in a few multi-tensor kernels (this
+module's loop launches several per parameter), and 1.5 s of start-up is noise beside a run.
 
 The arithmetic is torch.optim's on the CPU (torch 2.14.1: `_single_tensor_adam`, used there
 for CPU tensors; SGD without momentum), written op for op in the same order with the same
@@ -18,6 +21,23 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 import torch
+
+
+def _on_cpu(params: list[torch.Tensor]) -> bool:
+    return all(p.device.type == "cpu" for p in params)
+
+
+def adam(params: Iterable[torch.Tensor], lr: float, betas: Sequence[float] = (0.9, 0.999)) -> Any:
+    """Adam over `params` (eps 1e-8): `Adam` below on the CPU, torch.optim.Adam elsewhere."""
+    params = list(params)
+    betas = (float(betas[0]), float(betas[1]))
+    return Adam(params, lr=lr, betas=betas) if _on_cpu(params) else torch.optim.Adam(params, lr=lr, betas=betas)
+
+
+def sgd(params: Iterable[torch.Tensor], lr: float) -> Any:
+    """Plain SGD over `params`: `SGD` below on the CPU, torch.optim.SGD elsewhere."""
+    params = list(params)
+    return SGD(params, lr=lr) if _on_cpu(params) else torch.optim.SGD(params, lr=lr)
 
 
 class _Optimizer:

@@ -26,11 +26,10 @@ def _listed(modules: Modules) -> list[nn.Module]:
     return [modules] if isinstance(modules, nn.Module) else list(modules)
 
 
-def adam(modules: Modules, lr: float, betas: Sequence[float]) -> optim.Adam:
+def adam(modules: Modules, lr: float, betas: Sequence[float]) -> Any:
     """Adam over the parameters of one network or several (in order: their checkpoints' order);
-    frgan.train.optim's, torch.optim's arithmetic without importing torch's compiler."""
-    params = [p for m in _listed(modules) for p in m.parameters()]
-    return optim.Adam(params, lr=lr, betas=betas)
+    on the CPU frgan.train.optim's, torch.optim's arithmetic without importing torch's compiler."""
+    return optim.adam([p for m in _listed(modules) for p in m.parameters()], lr, betas)
 
 
 def requires_grad(modules: Modules, flag: bool) -> None:
@@ -46,12 +45,12 @@ def grad_norm(modules: Modules) -> float:
     return float(torch.stack(norms).norm()) if norms else 0.0
 
 
-def optimizer_step(optimizer: optim.Adam | optim.SGD, loss: torch.Tensor, modules: Modules,
+def optimizer_step(optimizer: Any, loss: torch.Tensor, modules: Modules,
                    enabled: bool = True) -> float:
     """Backpropagate `loss` into `modules` and step when `enabled` (a GAN balance rule may hold
     a network still); return their gradient norm. Several processes: the gradients are averaged
     over them first (frgan.train.distributed)."""
-    optimizer.zero_grad()
+    optimizer.zero_grad()   # set_to_none, as torch.optim's default
     if not enabled:
         return 0.0
     loss.backward()
