@@ -20,8 +20,9 @@ and the 3D-conv video discriminator D_V (4x4x4 kernels, stride (1, 2, 2): `Video
 with time "keep"), whose extra outputs classify the category (MoCoGAN's categorical variant,
 an InfoGAN-style term: cross-entropy on real videos for D_V, on generated ones for the
 generator; weight 1).
-Losses: binary cross-entropy GAN on both discriminators (non-saturating generator loss),
-Adam lr 2e-4, betas (0.5, 0.999) for all (REFERENCE-NOTES); one discriminator step (D_I and
+Losses: binary cross-entropy GAN on both discriminators (non-saturating generator loss, its two
+terms scaled by the `gan_weight` knob, 1 as MoCoGAN), Adam lr 2e-4, betas (0.5, 0.999) for all
+(REFERENCE-NOTES); one discriminator step (D_I and
 D_V together) then one generator step per iteration.
 
 Choices for the image-to-video protocol (documented, not MoCoGAN's):
@@ -81,6 +82,7 @@ class MocoganConfig:
     lr: float = 2e-4                # REFERENCE-NOTES
     betas: tuple[float, float] = (0.5, 0.999)
     category_weight: float = 1.0    # the categorical (InfoGAN-style) term
+    gan_weight: float = 1.0         # the generator's two adversarial terms (MoCoGAN: 1)
     first_frame_weight: float = vg.FIRST_FRAME_WEIGHT
     seed: int = 0
     device: str = "cpu"
@@ -264,7 +266,7 @@ def train_mocogan(task: Task, cfg: MocoganConfig, folder: Path, checkpoint_every
         g_vid = vg.generator_bce(gen_v)
         g_cls = F.cross_entropy(gen_cls, classes)
         g_first = vg.first_frame_l1(fake, first)
-        g_loss = g_img + g_vid + cfg.category_weight * g_cls + cfg.first_frame_weight * g_first
+        g_loss = cfg.gan_weight * (g_img + g_vid) + cfg.category_weight * g_cls + cfg.first_frame_weight * g_first
         parts.optimizer_step(opt_g, g_loss, gen)
         return {"mocogan/g_loss": g_loss.item(), "mocogan/g_image": g_img.item(),
                 "mocogan/g_video": g_vid.item(), "mocogan/g_category": g_cls.item(),

@@ -248,27 +248,7 @@ def learning_methods() -> list[str]:
 
 # Methods that do not pass yet, each with what was measured (issue 18). Strict: a method that
 # starts passing fails the suite until it is taken off this list.
-NOT_YET: dict[str, str] = {
-    "mocogan": "1.63x copy-input's MSE at 720 steps (AMD EPYC, 2026-12-06). Its wiring was checked and is "
-               "right (the item's class one-hot at training and test, D_V's category head on the same classes, "
-               "the category loss reaching encoder, GRU and decoder). It cannot redraw the input frame: its "
-               "generated frame 0 alone has MSE 0.0124 against copy-input's whole video 0.0070 (background "
-               "0.0059 vs 0.00001), and only frame 0 has a reconstruction loss, so later frames' background "
-               "drifts (4,320 steps, first_frame_weight 1000, Adam 1e-3: 1.19x). It takes the blob's direction "
-               "from the input frame, not the class (with the next item's class the motion still follows the "
-               "item's own direction, cosine 0.80 vs 0.88); its 0.90x own-vs-next class MSE at 720 steps is "
-               "appearance, the same in every frame. first_frame_weight 10000 with Adam 1e-3 passes at 2,160 "
-               "steps on seed 0 only (0.87x, p = 0.005; seeds 1, 2: p = 0.17, 0.04), and as a still, blurred "
-               "copy of the input (0.02 px of motion): not learning, so not adopted. With a background tint per "
-               "video (session 5): 720 steps 1.82x; 2,160 1.31x; 4,320 0.92x (p = 0.33) with its own class "
-               "better than the next item's (p = 0.004) and the blob travelling 0.69 of the way, so it learns its "
-               "class's motion but not to redraw the frame; 8,640 1.17x (GAN training swings); Adam 1e-3 at "
-               "4,320 1.50x. On one background shared by every subject (ONE_BACKGROUND's task, 2026-12-06, "
-               "session 6): 720 steps 1.22x, 2,160 1.22x, 4,320 0.87x (p = 0.21), 8,640 0.91x (p = 0.39), blob "
-               "travelling 0.67-0.80; its own class no better than the next item's (p = 0.14-0.86): the blob's "
-               "colour gives its direction away, so the input frame tells it as much as the class. What it lacks "
-               "is redrawing the input frame's blob where it was from a 50-d content code, precisely enough for MSE",
-}
+NOT_YET: dict[str, str] = {}
 
 
 # Methods tested on the blob task over one background (`one_background_task`), each with why and
