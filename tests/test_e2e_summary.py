@@ -29,3 +29,24 @@ def test_the_forced_row_names_every_stage_misses_8_minutes_and_has_no_noop_row()
     assert len(rows) == 1
     assert rows[0]["figure"].startswith("Smoke `dvc repro --force` in a fresh clone: every stage (68)")
     assert rows[0]["met"] is False and abs(rows[0]["ratio"] - 745.0 / 480) < 1e-12
+
+
+def test_a_stages_fixed_cost_is_read_from_the_no_work_stages_of_the_newest_repro(tmp_path, monkeypatch):
+    import json
+    from benchmarks import bench_startup
+    from benchmarks.e2e_repro import FORCED_JSON, PLAIN_JSON
+
+    def record(date: str, scale: float) -> dict:
+        walls = {"train@faces-synth-copy-input-0": 2.0, "generate@actors-synth-copy-input-0": 3.0,
+                 "evaluate@actors-synth-copy-input-0": 9.0, "train@faces-synth-frgan-0": 20.0}
+        return {"date": date, "fresh": {"stages": [{"stage": s, "wall_s": w * scale} for s, w in walls.items()]}}
+    (tmp_path / PLAIN_JSON).write_text(json.dumps(record("2026-12-07 03:56", 1.0)))
+    (tmp_path / FORCED_JSON).write_text(json.dumps(record("2026-12-07 00:29", 10.0)))
+    monkeypatch.setattr(bench_startup, "OUT", tmp_path)
+    newest = bench_startup.newest_repro_record()
+    assert newest["date"] == "2026-12-07 03:56"
+    # copy-input's train and generate only: its evaluate stage computes metrics, frgan trains
+    assert bench_startup.no_work_stages(newest) == {"train@faces-synth-copy-input-0": 2.0,
+                                                    "generate@actors-synth-copy-input-0": 3.0}
+    (tmp_path / PLAIN_JSON).unlink()
+    assert bench_startup.newest_repro_record()["date"] == "2026-12-07 00:29"
