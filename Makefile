@@ -43,7 +43,7 @@ test: $(STAMP)
 cpu-profile: $(STAMP)
 	$(BIN)/python -m pipelines.run_profile cpu
 
-# The cpu profile on faces-synth (Tables 1 and 4, ~45 min on 2 cores) -> reports/cpu-faces/.
+# The cpu profile on faces-synth (Tables 1 and 4, ~30 min on 2 cores) -> reports/cpu-faces/.
 cpu-faces-profile: $(STAMP)
 	$(BIN)/python -m pipelines.run_profile cpu-faces
 

@@ -89,7 +89,7 @@ def test_stage_startup(benchmark, record):
     figures.update(no_work_stage_wall_s=walls, fixed_cost_per_stage_s=per_stage, repro_record=repro["date"],
                    repro_commit=repro["commit"], repro_stages=n_stages,
                    fixed_cost_all_stages_s=per_stage * n_stages, share_of_repro=per_stage * n_stages / total)
-    each = ", ".join(f"{name.split('@')[0]} {wall:.1f}" for name, wall in sorted(walls.items()))
+    each = ", ".join(f"{name.split(f'-{NO_WORK}-')[0]} {wall:.1f}" for name, wall in sorted(walls.items()))
     record("startup", **figures, summary=[
         row(f"Fixed cost of one stage process: the wall time of a stage with no work ({NO_WORK}'s train and "
             f"generate stages in the fresh repro of {repro['date']})",
