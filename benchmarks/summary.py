@@ -144,12 +144,13 @@ def _e2e_breakdown() -> list[str]:
         out.append(f"| {st['stage']} | {st['wall_s']:.1f} | {st['cpu_s']:.1f} | {st['maxrss_mb']:.0f} | "
                    f"{'-' if guess is None else f'{guess:.0f}'} |")
     startup = _load("startup.json")
-    if startup and isinstance(startup.get("fixed_cost_per_stage_s"), float):
+    if startup and "fixed_cost_per_stage_s" in startup:   # absent when bench_startup found no repro record
         per_stage = startup["fixed_cost_per_stage_s"]
+        fixed = per_stage * fresh["n_stages"]
         out += ["", f"Fixed cost per stage process (bench_startup, {startup.get('recorded', '')}): the wall time "
                     f"of a stage with no work (copy-input's train and generate stages, repro of "
                     f"{startup['repro_record']}) = {per_stage:.1f} s; x {fresh['n_stages']} stages = "
-                    f"{per_stage * fresh['n_stages']:.0f} s, {per_stage * fresh['n_stages'] / total:.0%} of this repro."]
+                    f"{fixed:.0f} s, {fixed / total:.0%} of this repro."]
     return out
 
 
